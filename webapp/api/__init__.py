@@ -1,0 +1,49 @@
+"""The JSON API under /api/v1: bearer API keys, JSON errors, paged lists."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, g, request
+
+from ..accounts import user_for_api_key
+from ..errors import json_error
+from ..extensions import csrf, db
+from . import openapi
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+OPEN_ENDPOINTS = {"api.health", "api.openapi_document"}
+
+
+@bp.before_request
+def authenticate():
+    """Every endpoint but health and the API description needs ``Authorization: Bearer <key>``."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    user = user_for_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    if user is None:
+        return json_error(401, "Missing or invalid API key: send 'Authorization: Bearer <key>'.")
+    db.session.commit()  # the key's last use, when it changed
+    g.api_user = user
+    return None
+
+
+@bp.get("/health")
+def health():
+    return {"status": "ok"}
+
+
+@bp.get("/me")
+def me():
+    """Who the API key belongs to: a cheap way for integrations to check their key."""
+    return {"email": g.api_user.email, "role": g.api_user.role}
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return openapi.document(request.host_url.rstrip("/") + bp.url_prefix)
+
+
+def init_app(app: Flask) -> None:
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
