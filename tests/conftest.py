@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -48,11 +50,31 @@ def postgres_schema() -> Iterator[PostgresSchema | None]:
     schema.drop()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A SQLite file with every migration applied, copied for each test (migrating is slow)."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "volna.sqlite3"
+    os.environ["VOLNA_INSTANCE_PATH"] = str(folder / "instance")
+    try:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    finally:
+        del os.environ["VOLNA_INSTANCE_PATH"]
+    with app.app_context():
+        connection = db.engine.raw_connection()  # outside any transaction, as PRAGMAs need
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+        db.engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path, postgres_schema) -> str:
-    if postgres_schema is None:
-        return f"sqlite:///{tmp_path / 'volna.sqlite3'}"
-    return postgres_schema.url
+def database_url(request, tmp_path, postgres_schema) -> str:
+    if postgres_schema is not None:
+        return postgres_schema.url
+    path = tmp_path / "volna.sqlite3"
+    shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

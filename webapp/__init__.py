@@ -11,6 +11,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import api, cli, config, database, errors, languages, logs, security, web
 from .extensions import csrf, login_manager
+from .sending import factory as gateway_factory
+from .sending import runner as sender_runner
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -37,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     errors.init_app(app)
     cli.init_app(app)
+    sender_runner.init_app(app)  # last: a sender started here finds the app complete
     return app
 
 
@@ -49,6 +52,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     languages.init_app(app)
     security.init_app(app)
+    gateway_factory.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

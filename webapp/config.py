@@ -33,6 +33,16 @@ def defaults(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": "INFO",
+        # The built-in sandbox answers after a random pause like a real gateway would.
+        "SANDBOX_LATENCY_MIN_S": 0.2,
+        "SANDBOX_LATENCY_MAX_S": 0.6,
+        "TELEFON_IP_CONNECT_TIMEOUT_S": 5.0,
+        "TELEFON_IP_READ_TIMEOUT_S": 30.0,
+        "TELEFON_IP_MAX_CONNECTIONS": 16,
+        # Each serving process sends too; set False and run `flask worker` processes instead.
+        # Any webapp.sending.sender.SenderConfig field can be set as SENDER_<NAME>.
+        "SENDER_IN_PROCESS": True,
+        "SENDER_ID": None,
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, redirect, request, session, url_for
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale, gettext
 
 from .extensions import babel
 
@@ -33,3 +33,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.add_url_rule("/lang/<code>", "switch_language", switch_language)
     app.jinja_env.globals["current_language"] = lambda: str(get_locale())
+    app.jinja_env.filters["number"] = format_decimal
+    # For texts stored as msgids (reasons, errors) that may also hold any gateway text: unlike
+    # the template's _(), this never %-formats, so a "%" in the text cannot break the page.
+    app.jinja_env.filters["translated"] = lambda text: gettext(text) if text else ""

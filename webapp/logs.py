@@ -6,40 +6,20 @@ import logging
 
 from flask import Flask
 
-from .sending.gateway import redact_gateway_urls
+from .sending.gateway import RedactingFilter
 
 # Loggers that may carry a gateway URL: httpx logs each request URL at INFO, the loopback
 # sandbox server's access log holds the token in its path, and our own modules.
 REDACTED_LOGGERS = ("httpx", "httpcore", "werkzeug", "webapp", "gunicorn.access", "gunicorn.error")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d %(threadName)s: %(message)s"
 
-
-class SecretRedactingFilter(logging.Filter):
-    """Rewrites records so gateway URLs and known tokens never reach a handler."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact_gateway_urls(message, self.secrets)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact_gateway_urls(
-                logging.Formatter().formatException(record.exc_info), self.secrets
-            )
-        return True
-
-
-redacting_filter = SecretRedactingFilter()
+redacting_filter = RedactingFilter()
 
 
 def add_secret(secret: str | None) -> None:
     """Redact this literal text from log records from now on."""
     if secret:
-        redacting_filter.secrets.add(secret)
+        redacting_filter.tokens.add(secret)
 
 
 def init_app(app: Flask) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -148,3 +148,77 @@ class OptOut(db.Model):
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MessageTemplate(db.Model):
+    """A message saved under a name, to start campaigns from."""
+
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="RESTRICT"))
+    template: Mapped[str] = mapped_column(Text)
+    # Sending options as given (rate_per_minute, delays, apps, send_window, start_at, daily_limit).
+    options_json: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    pause_code: Mapped[str | None] = mapped_column(String(32))
+    pause_detail: Mapped[str | None] = mapped_column(Text)  # the gateway's own words, token-free
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The one sender allowed to work on this campaign, until the lease expires unrenewed.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Recipient counts by status, kept in step with the recipients in the same transactions,
+    # so progress is one row read however large the campaign.
+    count_total: Mapped[int] = mapped_column(default=0)
+    count_pending: Mapped[int] = mapped_column(default=0)
+    count_sent: Mapped[int] = mapped_column(default=0)
+    count_failed: Mapped[int] = mapped_column(default=0)
+    count_unknown: Mapped[int] = mapped_column(default=0)
+    count_skipped: Mapped[int] = mapped_column(default=0)
+
+    contact_list: Mapped[ContactList] = relationship()
+
+
+class Recipient(db.Model):
+    """One person a campaign messages, and what happened."""
+
+    __tablename__ = "recipients"
+    __table_args__ = (
+        # One row per phone and campaign: the database itself refuses a second message.
+        UniqueConstraint("campaign_id", "phone"),
+        Index("ix_recipients_campaign_status", "campaign_id", "status", "id"),
+        Index("ix_recipients_campaign_id", "campaign_id", "id"),  # results in list order
+        Index("ix_recipients_sent_at", "sent_at"),  # the dashboard's daily figures
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    phone: Mapped[str] = mapped_column(String(20))
+    # pending | sending | sent | failed | unknown | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    app: Mapped[int | None]
+    message: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    gateway_status: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -47,3 +47,7 @@ def openapi_document():
 def init_app(app: Flask) -> None:
     csrf.exempt(bp)
     app.register_blueprint(bp)
+
+
+# The endpoint modules register their routes on ``bp`` when imported.
+from . import campaigns, lists  # noqa: E402, F401

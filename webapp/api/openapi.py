@@ -15,6 +15,40 @@ def _error(description: str) -> dict:
     }
 
 
+ERROR_TEXTS = {
+    400: "Malformed request",
+    401: "Missing or invalid API key",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Not allowed in the current state",
+    413: "Too large",
+    415: "Unsupported type",
+    422: "Understood but semantically wrong",
+}
+
+
+def errors(*statuses: int) -> dict:
+    """Error responses for ``statuses``, each with the ``{"error": ...}`` body."""
+    return {str(status): _error(ERROR_TEXTS[status]) for status in statuses}
+
+
+UNAUTHORIZED = errors(401)
+
+
+def json_response(description: str, schema_ref: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": schema_ref}}},
+    }
+
+
+def paged_response(item_ref: str) -> dict:
+    return {
+        "description": "One page",
+        "content": {"application/json": {"schema": paged_schema(item_ref)}},
+    }
+
+
 def paged_schema(item_ref: str) -> dict:
     return {
         "type": "object",
@@ -36,8 +70,6 @@ PAGE_PARAMETERS = [
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
     },
 ]
-
-UNAUTHORIZED = {"401": _error("Missing or invalid API key")}
 
 PATHS: dict[str, Any] = {
     "/health": {
@@ -79,7 +111,7 @@ PATHS["/me"] = {
                     }
                 },
             },
-            **UNAUTHORIZED,
+            **errors(401),
         },
     }
 }

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..accounts import has_users
 from ..extensions import db, login_manager
 from ..models import User
-from . import auth, main
+from ..settings import gateway_settings
+from . import auth, campaigns, lists, main, optouts, saved_messages, settings
 
 # Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "switch_language"}
@@ -21,8 +22,14 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(lists.bp)
+    app.register_blueprint(optouts.bp)
+    app.register_blueprint(saved_messages.bp)
+    app.register_blueprint(settings.bp)
     app.before_request(require_sign_in)
     app.jinja_env.globals["nav_items"] = main.nav_items
+    app.jinja_env.globals["sandbox_mode"] = lambda: gateway_settings(current_app.config).use_sandbox
 
 
 @login_manager.user_loader

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..campaigns.service import PAUSE_REASONS
+from ..extensions import db
+from ..models import Campaign, utcnow
+from ..results import dashboard
+from ..settings import gateway_settings
 
 bp = Blueprint("main", __name__)
 
 
 def nav_items() -> list[tuple[str, str]]:
-    """The main menu as (endpoint, label) pairs."""
-    return [("main.index", _("Dashboard"))]
+    """The main menu as (endpoint, label) pairs; settings only for administrators."""
+    items = [
+        ("main.index", _("Dashboard")),
+        ("campaigns.index", _("Campaigns")),
+        ("saved.index", _("Saved messages")),
+        ("lists.index", _("Contact lists")),
+        ("optouts.index", _("Opt-out list")),
+    ]
+    if current_user.is_admin:
+        items.append(("settings.index", _("Settings")))
+    return items
 
 
 @bp.get("/")
 def index():
-    return render_template("index.html")
+    timezone, now = current_app.config["BABEL_DEFAULT_TIMEZONE"], utcnow()
+    return render_template(
+        "index.html",
+        campaigns=dashboard.active_campaigns(db.session),
+        totals=dashboard.today_totals(db.session, timezone, now),
+        activity=dashboard.daily_activity(db.session, timezone, now),
+        gateway=gateway_settings(current_app.config),
+        account_problem=db.session.scalar(
+            select(Campaign)
+            .where(Campaign.pause_code.in_(("balance", "unauthorized")))
+            .order_by(Campaign.id.desc())
+            .limit(1)
+        ),
+        pause_reasons=PAUSE_REASONS,
+    )

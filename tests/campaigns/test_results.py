@@ -1,0 +1,104 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.campaigns.conftest import PHONES
+from tests.factories import mark_recipients
+from webapp.campaigns import service
+from webapp.results.queries import iter_results, results_page, results_total
+
+SENT_AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def campaign(session, new_campaign):
+    """Started: the first sent, the second being sent, the third opted out, the fourth failed."""
+    campaign_id = new_campaign()
+    service.start_campaign(session, campaign_id)
+    session.commit()
+    mark_recipients(
+        campaign_id,
+        [PHONES[0]],
+        "sent",
+        message="Hi",
+        message_id="3EB0FF94",
+        gateway_status="1",
+        attempts=1,
+        sent_at=SENT_AT,
+    )
+    mark_recipients(campaign_id, [PHONES[1]], "sending", attempts=1)
+    mark_recipients(campaign_id, [PHONES[3]], "failed", error="Not on WhatsApp", attempts=1)
+    return service.get_campaign(session, campaign_id)
+
+
+def phones_and_statuses(rows):
+    return [(row.phone, row.status) for row in rows]
+
+
+def test_all_results_in_list_order_with_the_contacts_fields(session, campaign):
+    rows = results_page(session, campaign.id, limit=10)
+    assert phones_and_statuses(rows) == [
+        (PHONES[0], "sent"),
+        (PHONES[1], "pending"),  # being sent: still pending to people
+        (PHONES[2], "skipped"),
+        (PHONES[3], "failed"),
+    ]
+    sent = rows[0]
+    assert (sent.message_id, sent.gateway_status, sent.sent_at, sent.attempts) == (
+        "3EB0FF94",
+        "1",
+        SENT_AT,
+        1,
+    )
+    assert sent.fields == {"Имя": "Анна"}
+    assert (rows[2].error, rows[3].error) == (service.OPTED_OUT, "Not on WhatsApp")
+    assert results_total(session, campaign) == 4
+
+
+@pytest.mark.parametrize(
+    ("status", "phones"),
+    [
+        ("sent", [PHONES[0]]),
+        ("pending", [PHONES[1]]),
+        ("skipped", [PHONES[2]]),
+        ("failed", [PHONES[3]]),
+        ("unknown", []),
+    ],
+)
+def test_a_status_filter_and_its_total(session, campaign, status, phones):
+    rows = results_page(session, campaign.id, status=status, limit=10)
+    assert [row.phone for row in rows] == phones
+    assert results_total(session, campaign, status=status) == len(phones)
+
+
+@pytest.mark.parametrize(
+    ("search", "status", "phones"),
+    [
+        ("5551", None, PHONES),
+        ("55102", None, [PHONES[2]]),
+        ("Олег", None, [PHONES[2]]),
+        ("ann", None, []),
+        ("Мария", "failed", [PHONES[3]]),
+        ("Мария", "sent", []),
+        ("%", None, []),
+    ],
+)
+def test_search_finds_phones_and_fields(session, campaign, search, status, phones):
+    rows = results_page(session, campaign.id, status=status, search=search, limit=10)
+    assert [row.phone for row in rows] == phones
+    assert results_total(session, campaign, status=status, search=search) == len(phones)
+
+
+def test_pages_follow_each_other(session, campaign):
+    first = results_page(session, campaign.id, limit=3)
+    second = results_page(session, campaign.id, limit=3, offset=3)
+    assert [row.phone for row in first + second] == PHONES
+    assert results_page(session, campaign.id, limit=3, offset=100) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "search"), [(None, ""), ("pending", ""), ("failed", ""), (None, "Мария")]
+)
+def test_an_export_reads_what_the_pages_show_in_the_same_order(session, campaign, status, search):
+    exported = list(iter_results(session, campaign.id, status=status, search=search, batch_size=1))
+    assert exported == results_page(session, campaign.id, status=status, search=search, limit=10)

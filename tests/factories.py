@@ -1,0 +1,77 @@
+"""Test data made straight through the models; call inside an app context. Each commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from sqlalchemy import update
+
+from webapp.extensions import db
+from webapp.models import Campaign, Contact, ContactList, OptOut, Recipient
+
+
+def make_list(
+    phones: Sequence[str],
+    fields: Sequence[Mapping[str, str]] | None = None,
+    *,
+    name: str = "Клиенты",
+    phone_column: str = "Телефон",
+) -> ContactList:
+    """A contact list of ``phones`` in order, ``fields[i]`` being the other columns of row i."""
+    fields = fields or [{} for _ in phones]
+    columns = [phone_column, *dict.fromkeys(key for row in fields for key in row)]
+    contact_list = ContactList(
+        name=name,
+        columns_json=json.dumps(columns, ensure_ascii=False),
+        phone_column=phone_column,
+        contact_count=len(phones),
+    )
+    db.session.add(contact_list)
+    db.session.flush()
+    db.session.add_all(
+        Contact(
+            list_id=contact_list.id,
+            row=row,
+            phone=phone,
+            fields_json=json.dumps(dict(values), ensure_ascii=False),
+        )
+        for row, (phone, values) in enumerate(zip(phones, fields, strict=True), start=2)
+    )
+    db.session.commit()
+    return contact_list
+
+
+def make_opt_outs(*phones: str) -> None:
+    db.session.add_all(OptOut(phone=phone) for phone in phones)
+    db.session.commit()
+
+
+def mark_recipients(campaign_id: int, phones: Iterable[str], status: str, **values: object) -> None:
+    """Do what the sender does when it is done with ``phones``: their status and the counts."""
+    for phone in phones:
+        recipient = db.session.execute(
+            db.select(Recipient).filter_by(campaign_id=campaign_id, phone=phone)
+        ).scalar_one()
+        # count_pending includes the recipients being sent.
+        old, new = (
+            f"count_{'pending' if s == 'sending' else s}" for s in (recipient.status, status)
+        )
+        if old != new:
+            db.session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id)
+                .values({old: getattr(Campaign, old) - 1, new: getattr(Campaign, new) + 1})
+            )
+        recipient.status = status
+        for name, value in values.items():
+            setattr(recipient, name, value)
+    db.session.commit()
+
+
+def set_campaign_status(campaign_id: int, status: str, **values: object) -> None:
+    """Move a campaign as the sender would (say, running → completed)."""
+    db.session.execute(
+        update(Campaign).where(Campaign.id == campaign_id).values(status=status, **values)
+    )
+    db.session.commit()

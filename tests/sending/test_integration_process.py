@@ -1,0 +1,123 @@
+"""Real ``flask --app webapp worker`` processes on one database: killed with SIGKILL mid-campaign,
+restarted, or two at once; nobody is sent twice and nobody is lost."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import TOKEN, delivered, phones, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = {"sent", "failed", "unknown"}
+
+
+@pytest.fixture
+def start_worker(app, server, tmp_path):
+    """``start_worker()``: a worker process on the test database and the sandbox server."""
+    processes: list[subprocess.Popen] = []
+    env = {
+        **os.environ,
+        "FLASK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "FLASK_TELEFON_IP_TOKEN": TOKEN,
+        "FLASK_TELEFON_IP_BASE_URL": server.base_url,
+        "FLASK_TELEFON_IP_READ_TIMEOUT_S": "5",
+        "FLASK_SENDER_IN_PROCESS": "false",
+        # A dead worker's lease is taken over within 2 s instead of 20.
+        "FLASK_SENDER_LEASE_S": "2",
+        "FLASK_SENDER_HEARTBEAT_S": "0.5",
+        "FLASK_SENDER_POLL_S": "0.1",
+    }
+
+    def start() -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(processes)}.log", "w")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "webapp", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(30)
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def assert_each_sent_at_most_once(server, read, campaign_id: int) -> dict[str, int]:
+    """Every recipient settled, each phone messaged at most once; the statuses counted."""
+    campaign, recipients = read(campaign_id)
+    assert campaign.status == "completed"
+    got = delivered(server)
+    for phone, recipient in recipients.items():
+        assert recipient.status in TERMINAL
+        # sent: the gateway has it once; unknown (a call cut by the kill): once or never.
+        assert got[phone] == {"sent": 1, "failed": 0, "unknown": got[phone]}[recipient.status]
+        assert got[phone] <= 1
+    statuses = [r.status for r in recipients.values()]
+    counts = {status: statuses.count(status) for status in TERMINAL}
+    assert (campaign.count_sent, campaign.count_failed, campaign.count_unknown) == (
+        counts["sent"],
+        counts["failed"],
+        counts["unknown"],
+    )
+    assert campaign.count_pending == 0
+    return counts
+
+
+def test_a_killed_worker_is_restarted_and_goes_on_without_duplicates(
+    server, make_campaign, read, start_worker
+):
+    server.state.configure(latency_min_s=0.05, latency_max_s=0.15)
+    numbers = phones(150)
+    campaign_id = make_campaign(numbers, rate_per_minute=3000)
+
+    worker = start_worker()
+    wait_for(lambda: read(campaign_id)[0].count_sent >= 40, timeout=30)
+    kill(worker)
+    _, at_kill = read(campaign_id)
+    in_flight = [p for p, r in at_kill.items() if r.status == "sending"]
+    start_worker()
+    wait_for(lambda: read(campaign_id)[0].status == "completed", timeout=30)
+
+    counts = assert_each_sent_at_most_once(server, read, campaign_id)
+    assert sum(counts.values()) == len(numbers)  # nobody lost
+    _, recipients = read(campaign_id)
+    assert all(recipients[phone].status == "unknown" for phone in in_flight)
+    assert counts["unknown"] <= len(in_flight) + 1  # only what was in flight at the kill
+
+
+def test_two_workers_never_send_twice_and_one_takes_over_from_the_other(
+    server, make_campaign, read, start_worker
+):
+    server.state.configure(latency_min_s=0.02, latency_max_s=0.05)
+    campaign_ids = [
+        make_campaign(phones(80, start=1000 * n), rate_per_minute=2400) for n in range(3)
+    ]
+    start_worker()
+    start_worker()
+
+    def leased() -> list[str]:
+        return [read(c)[0].lease_owner for c in campaign_ids if read(c)[0].lease_owner]
+
+    wait_for(lambda: read(campaign_ids[0])[0].count_sent >= 20, timeout=30)
+    owner = leased()[0]
+    pid = int(owner.split(":")[1])
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: all(read(c)[0].status == "completed" for c in campaign_ids), timeout=40)
+
+    for campaign_id in campaign_ids:
+        counts = assert_each_sent_at_most_once(server, read, campaign_id)
+        assert sum(counts.values()) == 80

@@ -1,0 +1,259 @@
+import heapq
+import random
+import threading
+from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from webapp.sending.pacing import (
+    AppRotation,
+    DailyLimitReached,
+    Pacer,
+    SendWindow,
+    apps_under_limit,
+    day_start,
+    next_day_start,
+)
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+def gaps(slots: list[float]) -> list[float]:
+    return [b - a for a, b in pairwise(slots)]
+
+
+def greedy_slots(pacer: Pacer, count: int, now: float = 0.0) -> list[float]:
+    """Slots reserved as fast as possible, all at ``now``: the burstiest caller there is."""
+    return [pacer.next_send_at(now) for _ in range(count)]
+
+
+def simulate(pacer: Pacer, count: int, in_flight: int, latency_s: float) -> list[float]:
+    """A sender with ``in_flight`` requests, each asking for a slot when its last send ends."""
+    free_at = [0.0] * in_flight
+    slots = []
+    for _ in range(count):
+        now = heapq.heappop(free_at)
+        slot = pacer.next_send_at(now)
+        slots.append(slot)
+        heapq.heappush(free_at, slot + latency_s)
+    return slots
+
+
+def test_no_rate_and_no_delay_never_waits():
+    assert greedy_slots(Pacer(), 5, now=12.5) == [12.5] * 5
+
+
+def test_rate_spaces_slots_evenly_without_bursts():
+    slots = greedy_slots(Pacer(rate_per_minute=30), 100)
+    assert slots[0] == 0.0
+    assert min(gaps(slots)) == pytest.approx(2.0)
+    assert max(gaps(slots)) == pytest.approx(2.0)
+
+
+def test_rate_is_reached_with_several_requests_in_flight():
+    # The gateway takes 2.5 s to answer, longer than the 1 s interval: one request at a time
+    # would manage 24 a minute; three in flight reach the 60 asked for and never exceed it.
+    slots = simulate(Pacer(rate_per_minute=60), 1000, in_flight=3, latency_s=2.5)
+    assert slots == sorted(slots)
+    assert min(gaps(slots)) >= 1.0 - 1e-9
+    achieved = (len(slots) - 1) * 60 / (slots[-1] - slots[0])
+    assert achieved == pytest.approx(60, rel=0.01)
+
+
+def test_single_request_in_flight_is_limited_by_latency_not_bursting():
+    slots = simulate(Pacer(rate_per_minute=60), 100, in_flight=1, latency_s=2.5)
+    assert min(gaps(slots)) == pytest.approx(2.5)
+
+
+def test_random_delays_stay_within_bounds_and_vary():
+    delays = gaps(greedy_slots(Pacer(delay_min_s=2, delay_max_s=5, rng=random.Random(3)), 500))
+    assert all(2 <= d <= 5 for d in delays)
+    assert max(delays) - min(delays) > 2.5
+
+
+def test_rate_and_delays_combine_as_the_longer_gap():
+    pacer = Pacer(rate_per_minute=60, delay_min_s=0.5, delay_max_s=1.5, rng=random.Random(5))
+    delays = gaps(greedy_slots(pacer, 500))
+    assert all(1.0 <= d <= 1.5 for d in delays)
+    assert delays.count(1.0) > 100  # the rate wins whenever the random delay is shorter
+
+
+def test_fixed_delay_when_only_minimum_given():
+    assert set(gaps(greedy_slots(Pacer(delay_min_s=3), 10))) == {3.0}
+
+
+def test_long_pause_resumes_at_once_without_catching_up():
+    pacer = Pacer(rate_per_minute=60)
+    assert greedy_slots(pacer, 3) == [0.0, 1.0, 2.0]
+    pacer.reset(100.0)
+    assert greedy_slots(pacer, 3, now=100.0) == [100.0, 101.0, 102.0]
+
+
+def test_pause_without_reset_does_not_catch_up_either():
+    pacer = Pacer(rate_per_minute=60)
+    greedy_slots(pacer, 3)
+    assert [pacer.next_send_at(50.0), pacer.next_send_at(50.0)] == [50.0, 51.0]
+
+
+def test_reset_gives_back_slots_abandoned_by_a_pause_but_keeps_the_gap():
+    pacer = Pacer(rate_per_minute=60)
+    # Five requests in flight reserved 0..4 s; the campaign is paused at 0.5 s, resumed at 0.7 s.
+    assert greedy_slots(pacer, 5) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    pacer.reset(0.7)
+    # Not 5 s (the abandoned slots), nor 0.7 s (too close to the send at 0 s).
+    assert pacer.next_send_at(0.7) == 1.0
+    assert pacer.next_send_at(0.7) == 2.0
+
+
+def test_pacer_reserves_distinct_slots_across_threads():
+    pacer = Pacer(rate_per_minute=600)
+    slots = []
+    lock = threading.Lock()
+
+    def reserve():
+        for _ in range(100):
+            slot = pacer.next_send_at(0.0)
+            with lock:
+                slots.append(slot)
+
+    threads = [threading.Thread(target=reserve) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert min(gaps(sorted(slots))) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rate_per_minute": 0},
+        {"rate_per_minute": -5},
+        {"delay_min_s": 5, "delay_max_s": 2},
+        {"delay_min_s": -1},
+    ],
+)
+def test_pacer_refuses_nonsense(kwargs):
+    with pytest.raises(ValueError):
+        Pacer(**kwargs)
+
+
+def msk(hour: int, minute: int = 0, day: int = 15, month: int = 1) -> datetime:
+    return datetime(2024, month, day, hour, minute, tzinfo=MSK)
+
+
+DAYTIME = SendWindow(time(9), time(21))
+OVERNIGHT = SendWindow(time(21), time(9))
+
+
+@pytest.mark.parametrize(
+    ("window", "moment", "is_open"),
+    [
+        (DAYTIME, msk(8, 59), False),
+        (DAYTIME, msk(9, 0), True),
+        (DAYTIME, msk(20, 59), True),
+        (DAYTIME, msk(21, 0), False),
+        (OVERNIGHT, msk(21, 0), True),
+        (OVERNIGHT, msk(23, 30), True),
+        (OVERNIGHT, msk(3, 0), True),
+        (OVERNIGHT, msk(9, 0), False),
+        (OVERNIGHT, msk(12, 0), False),
+    ],
+)
+def test_window_is_open(window, moment, is_open):
+    assert window.is_open(moment) is is_open
+    assert window.is_open(moment.astimezone(UTC)) is is_open
+
+
+@pytest.mark.parametrize(
+    ("window", "moment", "opens"),
+    [
+        (DAYTIME, msk(8, 0), msk(9, 0)),
+        (DAYTIME, msk(22, 0), msk(9, 0, day=16)),
+        (DAYTIME, msk(12, 0), msk(12, 0)),
+        (OVERNIGHT, msk(12, 0), msk(21, 0)),
+        (OVERNIGHT, msk(9, 0), msk(21, 0)),
+        (OVERNIGHT, msk(2, 0), msk(2, 0)),
+    ],
+)
+def test_window_next_open(window, moment, opens):
+    assert window.next_open(moment.astimezone(UTC)) == opens
+
+
+def test_moscow_has_no_summer_time():
+    # 09:00 in Moscow is 06:00 UTC in winter and in summer alike.
+    for month in (1, 7):
+        assert DAYTIME.next_open(datetime(2024, month, 10, 0, 0, tzinfo=UTC)) == datetime(
+            2024, month, 10, 6, 0, tzinfo=UTC
+        )
+
+
+def test_window_in_another_timezone():
+    window = SendWindow(time(9), time(18), "Asia/Vladivostok")
+    assert window.is_open(datetime(2024, 1, 15, 0, 0, tzinfo=UTC))  # 10:00 in Vladivostok
+    assert not window.is_open(datetime(2024, 1, 15, 9, 0, tzinfo=UTC))  # 19:00 there
+
+
+def test_window_with_equal_ends_is_always_open():
+    window = SendWindow(time(0), time(0))
+    assert all(window.is_open(msk(hour)) for hour in range(24))
+
+
+def test_window_from_dict():
+    window = SendWindow.from_dict({"start": "09:30", "end": "21:00", "timezone": "Asia/Omsk"})
+    assert window == SendWindow(time(9, 30), time(21), "Asia/Omsk")
+    assert SendWindow.from_dict({"start": "09:00", "end": "21:00"}).timezone == "Europe/Moscow"
+
+
+def test_window_refuses_unknown_timezone_and_naive_times():
+    with pytest.raises(ValueError):
+        SendWindow(time(9), time(21), "Mars/Olympus")
+    with pytest.raises(ValueError):
+        DAYTIME.is_open(datetime(2024, 1, 15, 12, 0))
+
+
+def test_day_boundaries_are_local_midnights():
+    late_evening = datetime(2024, 3, 10, 20, 30, tzinfo=UTC)  # 23:30 in Moscow
+    assert day_start(late_evening) == datetime(2024, 3, 10, 0, 0, tzinfo=MSK)
+    assert next_day_start(late_evening) == datetime(2024, 3, 10, 21, 0, tzinfo=UTC)
+    just_after = datetime(2024, 3, 10, 21, 0, tzinfo=UTC)  # 00:00 on the 11th in Moscow
+    assert day_start(just_after) == next_day_start(late_evening)
+    assert next_day_start(just_after) - day_start(just_after) == timedelta(days=1)
+    assert next_day_start(late_evening, "UTC") == datetime(2024, 3, 11, tzinfo=UTC)
+
+
+def test_apps_under_limit():
+    assert apps_under_limit([1, 2, 3], {1: 100, 2: 99}, 100) == [2, 3]
+    assert apps_under_limit([1, 2], {1: 10_000}, None) == [1, 2]
+    assert apps_under_limit([None], {None: 5}, 5) == []
+
+
+def test_rotation_is_round_robin():
+    rotation = AppRotation([1, 2, 3])
+    assert [rotation.next_app({}) for _ in range(7)] == [1, 2, 3, 1, 2, 3, 1]
+
+
+def test_rotation_skips_apps_at_their_daily_limit():
+    rotation = AppRotation([1, 2, 3], daily_limit=50)
+    sent_today = {1: 10, 2: 50, 3: 49}
+    assert [rotation.next_app(sent_today) for _ in range(4)] == [1, 3, 1, 3]
+    sent_today[3] = 50
+    assert [rotation.next_app(sent_today) for _ in range(2)] == [1, 1]
+    sent_today[1] = 50
+    with pytest.raises(DailyLimitReached):
+        rotation.next_app(sent_today)
+    assert rotation.next_app({}) == 2  # a new day: the rotation goes on where it was
+
+
+def test_rotation_without_apps_uses_the_only_account():
+    rotation = AppRotation(daily_limit=2)
+    assert rotation.next_app({None: 1}) is None
+    with pytest.raises(DailyLimitReached):
+        rotation.next_app({None: 2})
+
+
+def test_rotation_needs_an_app():
+    with pytest.raises(ValueError):
+        AppRotation([])

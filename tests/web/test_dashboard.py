@@ -1,0 +1,61 @@
+import json
+import re
+
+from tests.factories import make_list, mark_recipients
+from webapp.campaigns import service
+from webapp.extensions import db
+from webapp.models import MessageTemplate, utcnow
+from webapp.settings import sending_defaults
+
+PHONES = ["79243555100", "79243555101", "79243555102"]
+
+
+def running_campaign(app, admin) -> int:
+    with app.app_context():
+        contact_list = make_list(PHONES, [{"Имя": "Анна"}] * 3)
+        campaign = service.create_campaign(
+            db.session,
+            {"name": "Акция", "list_id": contact_list.id, "template": "Привет, {{ Имя }}"},
+            defaults=sending_defaults(),
+        )
+        service.start_campaign(db.session, campaign.id)
+        db.session.commit()
+        now = utcnow()
+        mark_recipients(campaign.id, PHONES[:2], "sent", sent_at=now)
+        mark_recipients(campaign.id, PHONES[2:], "failed", error="bad number", sent_at=now)
+        return campaign.id
+
+
+def test_dashboard_shows_running_campaigns_todays_totals_and_the_chart(app, admin, admin_client):
+    running_campaign(app, admin)
+    page = admin_client.get("/").get_data(as_text=True)
+    assert "Акция" in page
+    assert re.search(r'data-today="sent">2<', page) and re.search(r'data-today="failed">1<', page)
+    sent = json.loads(re.search(r"data-sent='([^']+)'", page).group(1))
+    assert len(sent) == 14 and sent[-1] == 2
+    assert "Песочница" in page  # no token: the gateway tile says so
+
+
+def test_saved_messages_start_campaigns(admin_client, app):
+    with app.app_context():
+        make_list(PHONES, [{"Имя": "Анна"}] * 3)
+    admin_client.post(
+        "/saved-messages/new", data={"name": "Напоминание", "body": "Ждём вас, {{ Имя }}"}
+    )
+    with app.app_context():
+        saved = db.session.scalar(db.select(MessageTemplate))
+        assert saved.body == "Ждём вас, {{ Имя }}"
+    compose = admin_client.get(f"/campaigns/new?template_id={saved.id}").get_data(as_text=True)
+    assert "Ждём вас, {{ Имя }}</textarea>" in compose
+    admin_client.post(f"/saved-messages/{saved.id}", data={"name": "Новое", "body": "Текст"})
+    assert "Новое" in admin_client.get("/saved-messages/").get_data(as_text=True)
+    admin_client.post(f"/saved-messages/{saved.id}/delete")
+    with app.app_context():
+        assert db.session.query(MessageTemplate).count() == 0
+
+
+def test_saving_needs_a_name_and_a_text(admin_client, app):
+    response = admin_client.post("/saved-messages/new", data={"name": "", "body": "x"})
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.query(MessageTemplate).count() == 0

@@ -1,0 +1,546 @@
+"""Reading an uploaded client list into a table of text cells.
+
+Text files (CSV, TSV, TXT) go through pyarrow, pandas' fast CSV engine, called directly because
+pandas does not let it read line breaks inside quoted fields; the pandas C engine is the
+fallback for ragged rows and reads previews. Workbooks (XLSX, XLS, ODS) go through calamine,
+the engine behind pandas' ``read_excel(engine="calamine")``, also called directly: pandas
+materializes the empty area in front of the data and gives no chance to measure a sheet first.
+Every cell comes out as stripped text, so phone numbers and leading zeros survive.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import posixpath
+import re
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from itertools import islice
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
+
+from webapp.i18n import N_
+
+from .errors import ImportFileError
+from .phones import normalize_phones
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+WORKBOOK_SUFFIXES = (*XLSX_SUFFIXES, ".xls", ".ods")
+DELIMITERS = (",", ";", "\t", "|")
+
+_SAMPLE_BYTES = 1 << 16
+_CHUNK_BYTES = 1 << 22
+_SNIFF_RECORDS = 50
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# A member must unpack to this much before its compression ratio is judged: small XML parts
+# of ordinary workbooks (styles, themes) can compress very well without being dangerous.
+_RATIO_FLOOR_BYTES = 1 << 20
+# References in sheet XML, r="B7" on cells and r="7" on rows, read without parsing the XML.
+# Another attribute ending in "r" could only make the extent look larger: the safe side.
+_REF_ROW = re.compile(rb'r="[A-Z]*([0-9]+)"')
+_REF_COLUMN = re.compile(rb'r="([A-Z]+)[0-9]')
+# Where a row of sheet XML ends, and the namespace prefix its elements carry.
+_ROW_END = re.compile(rb"</(\w+:)?row>")
+# A reference is far shorter than this; matching it twice across chunks does no harm to a max.
+_REF_OVERLAP_BYTES = 64
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Bounds on one file; past them it is refused (422) before it costs much time or memory."""
+
+    max_rows: int = 2_000_000
+    max_columns: int = 200
+    max_cells: int = 10_000_000
+    max_unpacked_bytes: int = 512 * 1024 * 1024
+    max_compression_ratio: int = 100
+
+
+DEFAULT_LIMITS = ImportLimits()
+
+
+@dataclass
+class Table:
+    """A sheet as text: unique header names, data cells ("" when empty), spreadsheet row numbers."""
+
+    columns: list[str]
+    cells: pd.DataFrame
+    rows: np.ndarray
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    sheet_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Grid:
+    """Cells as read, column by column, before the header is found."""
+
+    columns: list[pa.ChunkedArray]
+    first_row: int = 1
+    first_column: int = 1
+
+
+def read_table(
+    path: str | Path,
+    filename: str,
+    *,
+    sheet: str | None = None,
+    region: str = "RU",
+    limits: ImportLimits = DEFAULT_LIMITS,
+    max_records: int | None = None,
+) -> Table:
+    """Read the file at `path` (uploaded as `filename`); `max_records` reads only the top.
+
+    `region` only tells a bare list of phone numbers, whose first row is no header.
+    """
+    path = Path(path)
+    suffix = Path(filename).suffix.lower()
+    if suffix not in TEXT_SUFFIXES + WORKBOOK_SUFFIXES:
+        raise ImportFileError(
+            N_("Files of type “%(type)s” cannot be imported: use CSV, TXT, XLSX, XLS or ODS."),
+            {"type": suffix or filename},
+            415,
+        )
+    if path.stat().st_size == 0:
+        raise ImportFileError(N_("The file is empty."), status=422)
+    if suffix in TEXT_SUFFIXES:
+        grid, source = _read_text(path, limits, max_records)
+    else:
+        grid, source = _read_workbook(path, suffix, sheet, limits, max_records)
+    return _tabulate(grid, limits, region, **source)
+
+
+# Text files
+
+
+def _read_text(
+    path: Path, limits: ImportLimits, max_records: int | None
+) -> tuple[_Grid, dict[str, str]]:
+    with path.open("rb") as file:
+        head = file.read(_SAMPLE_BYTES)
+    encoding = _sniff_encoding(path, head, whole_file=max_records is None)
+    sample = _decode_sample(head, encoding, complete=len(head) < _SAMPLE_BYTES)
+    delimiter, width = _sniff_delimiter(sample)
+    _check_width(width, limits)
+    if max_records is None:
+        columns = _read_csv_whole(path, encoding, delimiter, width)
+    else:
+        columns = _read_csv_c(path, encoding, delimiter, width, max_records)
+    return _Grid(columns), {"encoding": encoding, "delimiter": delimiter}
+
+
+def _sniff_encoding(path: Path, head: bytes, *, whole_file: bool) -> str:
+    """UTF-8 (with or without BOM), UTF-16, or else cp1251, what Russian Excel saves CSV in."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\0" in head:
+        return _utf16_without_bom(head)
+    chunks = _file_chunks(path) if whole_file else [head]
+    return "utf-8" if _is_utf8(chunks, complete=whole_file) else "cp1251"
+
+
+def _utf16_without_bom(head: bytes) -> str:
+    # Latin text in UTF-16 has a zero in every other byte: odd places for LE, even for BE.
+    zeros_le, zeros_be = head[1::2].count(0), head[0::2].count(0)
+    if max(zeros_le, zeros_be) < len(head) // 4:
+        raise ImportFileError(
+            N_("This is not a text file: upload CSV, TXT, XLSX, XLS or ODS."), status=415
+        )
+    return "utf-16-le" if zeros_le > zeros_be else "utf-16-be"
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(_CHUNK_BYTES):
+            yield chunk
+
+
+def _is_utf8(chunks: Iterable[bytes], *, complete: bool) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in chunks:
+            decoder.decode(chunk)
+        decoder.decode(b"", final=complete)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode_sample(head: bytes, encoding: str, *, complete: bool) -> str:
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=complete)
+    # The last line of a cut sample is partial; keep whole lines when there is more than one.
+    cut = text.rfind("\n")
+    return text if complete or cut <= 0 else text[:cut]
+
+
+def _sniff_delimiter(sample: str) -> tuple[str, int]:
+    """The delimiter that splits the first records most consistently, and their widest count."""
+
+    def field_counts(delimiter: str) -> list[int]:
+        records = csv.reader(io.StringIO(sample), delimiter=delimiter)
+        try:
+            return [len(record) for record in islice(records, _SNIFF_RECORDS) if any(record)]
+        except csv.Error:
+            return []
+
+    def score(counts: list[int]) -> tuple[bool, float, int]:
+        if not counts:
+            return False, 0.0, 0
+        width, frequency = Counter(counts).most_common(1)[0]
+        return width > 1, frequency / len(counts), width
+
+    counts = {delimiter: field_counts(delimiter) for delimiter in DELIMITERS}
+    best = max(DELIMITERS, key=lambda delimiter: score(counts[delimiter]))
+    if not score(counts[best])[0]:
+        # One column: any delimiter absent from the text keeps each line whole.
+        best = next((d for d in DELIMITERS if d not in sample), best)
+    return best, max(counts[best], default=1)
+
+
+def _check_width(width: int, limits: ImportLimits) -> None:
+    if width > limits.max_columns:
+        raise ImportFileError(
+            N_("The file has %(count)s columns; at most %(limit)s can be imported."),
+            {"count": width, "limit": limits.max_columns},
+            422,
+        )
+
+
+def _read_csv_whole(path: Path, encoding: str, delimiter: str, width: int) -> list[pa.ChunkedArray]:
+    names = [str(i) for i in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            _utf8_source(path, encoding),
+            read_options=pa_csv.ReadOptions(column_names=names),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        # Rows narrower than the first ones: the C engine pads them with empty cells.
+        return _read_csv_c(path, encoding, delimiter, width)
+    return table.columns
+
+
+def _utf8_source(path: Path, encoding: str) -> str | io.BytesIO:
+    """The file as UTF-8 for pyarrow, whose own transcoding is ten times slower than Python's."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        return str(path)  # pyarrow skips a UTF-8 BOM itself
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    utf8 = io.BytesIO()
+    for chunk in _file_chunks(path):
+        utf8.write(decoder.decode(chunk).encode())
+    utf8.write(decoder.decode(b"", final=True).encode())
+    utf8.seek(0)
+    return utf8
+
+
+def _read_csv_c(
+    path: Path, encoding: str, delimiter: str, width: int, max_records: int | None = None
+) -> list[pa.ChunkedArray]:
+    try:
+        cells = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding=encoding,
+            encoding_errors="replace",
+            header=None,
+            names=range(width),
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
+            nrows=max_records,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError) as error:
+        raise ImportFileError(
+            N_(
+                "The file could not be read as a table: some rows have more fields than the "
+                "first ones. Check the delimiter and the quotes."
+            )
+        ) from error
+    return [pa.chunked_array(pa.array(cells[column].array)) for column in cells]
+
+
+# Workbooks
+
+
+def _read_workbook(
+    path: Path, suffix: str, sheet: str | None, limits: ImportLimits, max_records: int | None
+) -> tuple[_Grid, dict[str, str | list[str]]]:
+    not_a_workbook = ImportFileError(
+        N_("The file is not a readable %(type)s workbook."), {"type": suffix[1:].upper()}, 415
+    )
+    try:
+        if suffix in XLSX_SUFFIXES:
+            _check_zip(path, "xl/workbook.xml", limits)
+            grid, sheet, sheet_names = _read_xlsx(path, sheet, limits, max_records)
+        else:
+            if suffix == ".ods":
+                _check_zip(path, "content.xml", limits)
+            elif not _starts_with(path, _OLE2_MAGIC):
+                raise not_a_workbook
+            with CalamineWorkbook.from_path(str(path)) as book:
+                sheet_names = [
+                    meta.name
+                    for meta in book.sheets_metadata
+                    if meta.typ == SheetTypeEnum.WorkSheet
+                ]
+                sheet = _choose_sheet(sheet, sheet_names)
+                grid = _sheet_grid(book, sheet, limits, max_records)
+    except (CalamineError, KeyError, ElementTree.ParseError, zipfile.BadZipFile) as error:
+        raise not_a_workbook from error
+    return grid, {"sheet": sheet, "sheet_names": sheet_names}
+
+
+def _read_xlsx(
+    path: Path, sheet: str | None, limits: ImportLimits, max_records: int | None
+) -> tuple[_Grid, str, list[str]]:
+    """The sheet's cells; a preview (`max_records`) reads a copy holding only the top rows,
+    because calamine parses a whole sheet before giving any of it."""
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(path) as archive:
+            sheets = _xlsx_worksheets(archive)
+            sheet = _choose_sheet(sheet, list(sheets))
+            if max_records is not None:
+                path = Path(folder) / "top.xlsx"
+                _write_top_rows(archive, sheets[sheet], max_records, path)
+        _check_extent(*_xlsx_extent(path, sheets[sheet]), limits)
+        with CalamineWorkbook.from_path(str(path)) as book:
+            return _sheet_grid(book, sheet, limits, max_records), sheet, list(sheets)
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with path.open("rb") as file:
+        return file.read(len(magic)) == magic
+
+
+def _choose_sheet(sheet: str | None, sheet_names: list[str]) -> str:
+    if not sheet_names:
+        raise ImportFileError(N_("The workbook has no sheets."), status=422)
+    if sheet is None:
+        return sheet_names[0]
+    if sheet not in sheet_names:
+        raise ImportFileError(
+            N_("There is no sheet “%(sheet)s”. Sheets: %(sheets)s."),
+            {"sheet": sheet, "sheets": ", ".join(sheet_names)},
+            422,
+        )
+    return sheet
+
+
+def _check_zip(path: Path, required_member: str, limits: ImportLimits) -> None:
+    """Refuse archives that are not workbooks or unpack to too much, from the directory alone."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    if required_member not in {member.filename for member in members}:
+        raise ImportFileError(
+            N_("The file is a ZIP archive but not a spreadsheet: save it as XLSX, ODS or CSV."),
+            status=415,
+        )
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > limits.max_unpacked_bytes:
+        raise ImportFileError(
+            N_("The workbook unpacks to %(size)s MB; at most %(limit)s MB can be imported."),
+            {"size": unpacked >> 20, "limit": limits.max_unpacked_bytes >> 20},
+            422,
+        )
+    for member in members:
+        ratio_limit = member.compress_size * limits.max_compression_ratio
+        if member.file_size > max(_RATIO_FLOOR_BYTES, ratio_limit):
+            raise ImportFileError(
+                N_(
+                    "The workbook is compressed too well to be a real spreadsheet "
+                    "(a part unpacks %(ratio)s times larger): it looks like a ZIP bomb."
+                ),
+                {"ratio": member.file_size // max(member.compress_size, 1)},
+                422,
+            )
+
+
+def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
+    """(rows, columns) the sheet's cells reach, found by streaming its XML for r="B7" references.
+
+    calamine allocates the whole rectangle up to the farthest cell before Python can look at
+    it: one cell at XFD1048576 would ask for half a terabyte and abort the process.
+    """
+    rows = columns = 0
+    with zipfile.ZipFile(path) as archive, archive.open(member) as xml:
+        tail = b""
+        while chunk := xml.read(_CHUNK_BYTES):
+            window = tail + chunk
+            tail = window[-_REF_OVERLAP_BYTES:]
+            rows = max(rows, max(map(int, set(_REF_ROW.findall(window))), default=0))
+            letters = set(_REF_COLUMN.findall(window))
+            columns = max(columns, max(map(_column_number, letters), default=0))
+    return rows, columns
+
+
+def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet names, in workbook order, with the archive path of each one's XML."""
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {
+        relation.get("Id"): relation.get("Target", "")
+        for relation in relations
+        if relation.get("Type", "").endswith("/worksheet")  # not chart sheets
+    }
+    sheets = {}
+    for element in workbook.iter():
+        if element.tag.rpartition("}")[2] != "sheet":
+            continue
+        # The relationship id's namespace differs between transitional and strict OOXML.
+        relation_id = next((v for k, v in element.attrib.items() if k.endswith("}id")), None)
+        if target := targets.get(relation_id):
+            name = element.get("name", "")
+            sheets[name] = target[1:] if target.startswith("/") else posixpath.join("xl", target)
+    return {name: posixpath.normpath(member) for name, member in sheets.items()}
+
+
+def _write_top_rows(archive: zipfile.ZipFile, member: str, max_records: int, copy: Path) -> None:
+    """Write the workbook to `copy` with the sheet cut after its first rows, others left out."""
+    with zipfile.ZipFile(copy, "w") as top:
+        for info in archive.infolist():
+            if info.filename == member:
+                top.writestr(member, _top_rows(archive, member, max_records))
+            elif not info.filename.startswith("xl/worksheets/"):
+                top.writestr(info.filename, archive.read(info))
+
+
+def _top_rows(archive: zipfile.ZipFile, member: str, max_records: int) -> bytes:
+    """The sheet XML up to its `max_records`-th row, closed again so it still parses."""
+    head = b""
+    with archive.open(member) as xml:
+        while chunk := xml.read(_SAMPLE_BYTES):
+            head += chunk
+            ends = list(islice(_ROW_END.finditer(head), max_records))
+            if len(ends) == max_records:
+                prefix = ends[-1].group(1) or b""
+                closing = b"</%ssheetData></%sworksheet>" % (prefix, prefix)
+                return head[: ends[-1].end()] + closing
+    return head
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - ord("A") + 1
+    return number
+
+
+def _check_extent(rows: int, columns: int, limits: ImportLimits) -> None:
+    _check_width(columns, limits)
+    if rows > limits.max_rows + 1:
+        raise ImportFileError(
+            N_("The file has %(count)s rows; at most %(limit)s can be imported."),
+            {"count": rows - 1, "limit": limits.max_rows},
+            422,
+        )
+    if rows * columns > limits.max_cells:
+        raise ImportFileError(
+            N_("The file has %(count)s cells; at most %(limit)s can be imported."),
+            {"count": rows * columns, "limit": limits.max_cells},
+            422,
+        )
+
+
+def _sheet_grid(
+    book: CalamineWorkbook, sheet: str, limits: ImportLimits, max_records: int | None
+) -> _Grid:
+    data = book.get_sheet_by_name(sheet)
+    if data.start is None:
+        raise ImportFileError(N_("The sheet “%(sheet)s” is empty."), {"sheet": sheet}, 422)
+    _check_extent(data.height, data.width, limits)
+    # skip_empty_area: start at the first used cell rather than fill the area before it.
+    records = data.to_python(skip_empty_area=True, nrows=max_records)
+    columns = [
+        pa.chunked_array([[v if type(v) is str else _cell_text(v) for v in values]], pa.string())
+        for values in zip(*records, strict=True)
+    ]
+    first_row, first_column = data.start
+    return _Grid(columns, first_row + 1, first_column + 1)
+
+
+def _cell_text(value: object) -> str:
+    """A cell as text; numbers the way a spreadsheet shows them in General format."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # workbooks store numbers as floats; a phone must not end in ".0"
+    if isinstance(value, datetime) and value.time() == time():
+        return str(value.date())
+    return str(value)
+
+
+# From cells to a table
+
+
+def _tabulate(grid: _Grid, limits: ImportLimits, region: str, **source) -> Table:
+    """Find the header (first non-blank row), drop blank rows and empty columns, name columns."""
+    # One chunk per column: taking rows from many small chunks later costs several times more.
+    columns = [pc.utf8_trim_whitespace(column).combine_chunks() for column in grid.columns]
+    filled = np.column_stack(
+        [pc.not_equal(column, "").to_numpy(zero_copy_only=False) for column in columns]
+    )
+    nonblank = filled.any(axis=1)
+    if not nonblank.any():
+        raise ImportFileError(N_("The file is empty."), status=422)
+    header_at = int(nonblank.argmax())
+    header = [column[header_at].as_py() for column in columns]
+    # A phone number where a column name should be: a bare list of numbers, with no header.
+    headerless = normalize_phones(pd.Series(header, dtype="str"), region)[0].notna().any()
+    if headerless:
+        header = [""] * len(header)
+    data_from = header_at if headerless else header_at + 1
+    data_at = np.flatnonzero(nonblank[data_from:]) + data_from
+    if len(data_at) == 0:
+        raise ImportFileError(N_("The file has a header row but no data rows."), status=422)
+    # Blank rows fill nothing, so a column is used if its header or any cell below is filled.
+    used = np.flatnonzero(filled[header_at:].any(axis=0))
+    _check_extent(len(data_at) + 1, len(used), limits)
+    names = _unique_names([header[j] or f"column_{grid.first_column + j}" for j in used])
+    contiguous = len(data_at) == len(nonblank) - data_at[0]
+    cells = pd.DataFrame(
+        {
+            name: pd.array(
+                columns[j].slice(data_at[0]) if contiguous else columns[j].take(data_at),
+                dtype="str",
+            )
+            for name, j in zip(names, used, strict=True)
+        }
+    )
+    return Table(columns=names, cells=cells, rows=data_at + grid.first_row, **source)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Repeated header names become "Имя", "Имя (2)", … so every column can be addressed."""
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, copy = name, 1
+        while candidate in seen:
+            copy += 1
+            candidate = f"{name} ({copy})"
+        seen.add(candidate)
+        unique.append(candidate)
+    return unique

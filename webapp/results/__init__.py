@@ -1,0 +1,1 @@
+"""What happened to each recipient of a campaign, for the results page, the API and exports."""

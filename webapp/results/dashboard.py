@@ -1,0 +1,76 @@
+"""Figures for the dashboard: campaigns in progress, today's outcomes, messages over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..models import Campaign, Recipient
+
+ACTIVE_STATUSES = ("running", "scheduled", "paused")
+OUTCOMES = ("sent", "failed", "unknown")
+CHART_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Activity:
+    labels: list[str]
+    sent: list[int]
+    failed: list[int]
+
+
+def active_campaigns(session: Session) -> list[Campaign]:
+    """Campaigns that are sending, waiting to start or paused, newest first."""
+    query = (
+        select(Campaign).where(Campaign.status.in_(ACTIVE_STATUSES)).order_by(Campaign.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def today_totals(session: Session, timezone: str, now: datetime) -> dict[str, int]:
+    """Recipients whose outcome came today (in ``timezone``), by outcome."""
+    start = now.astimezone(ZoneInfo(timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = session.execute(
+        select(Recipient.status, func.count())
+        .where(Recipient.sent_at >= start, Recipient.status.in_(OUTCOMES))
+        .group_by(Recipient.status)
+    )
+    return {status: 0 for status in OUTCOMES} | dict(rows.all())
+
+
+def daily_activity(session: Session, timezone: str, now: datetime) -> Activity:
+    """Messages sent and failed on each of the last ``CHART_DAYS`` days (local days)."""
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    since = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
+    # The database counts per UTC hour; hours then fold into local days here, which is right
+    # for every zone whose offset is whole hours (all of Russia's).
+    hour = _utc_hour(session)
+    rows = session.execute(
+        select(hour, Recipient.status, func.count())
+        .where(Recipient.sent_at >= since, Recipient.status.in_(("sent", "failed")))
+        .group_by(hour, Recipient.status)
+    )
+    counts: dict[tuple, int] = {}
+    for bucket, status, count in rows:
+        moment = datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=UTC)
+        key = (moment.astimezone(zone).date(), status)
+        counts[key] = counts.get(key, 0) + count
+    return Activity(
+        labels=[f"{day:%d.%m}" for day in days],
+        sent=[counts.get((day, "sent"), 0) for day in days],
+        failed=[counts.get((day, "failed"), 0) for day in days],
+    )
+
+
+def _utc_hour(session: Session):
+    """``sent_at`` cut to its UTC hour, as text ``YYYY-MM-DD HH``."""
+    if session.get_bind().dialect.name == "postgresql":
+        utc = func.timezone("UTC", Recipient.sent_at)
+        return func.to_char(utc, "YYYY-MM-DD HH24")
+    return func.strftime("%Y-%m-%d %H", Recipient.sent_at)  # SQLite keeps UTC

@@ -1,0 +1,134 @@
+"""Recipients of a campaign with their contact's fields: filtered by status, searched, paged.
+
+Fast on a million recipients: a status filter walks the (campaign_id, status, id) index, a page
+picks its ids from the index before reading rows (so a deep offset skips index entries, not
+joined rows), totals come from the campaign's count columns unless a search needs a COUNT, and
+exports read everything in batches by id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..campaigns.service import COUNTED_STATUSES
+from ..models import Campaign, Contact, Recipient
+
+RESULT_STATUSES = COUNTED_STATUSES
+# A recipient in "sending" is between its claim and the gateway's answer; people see it as
+# pending, as ``count_pending`` does.
+_STORED_STATUSES = {"pending": ("pending", "sending")}
+
+
+_RESULT_COLUMNS = (
+    Recipient.id,
+    Recipient.phone,
+    case((Recipient.status == "sending", "pending"), else_=Recipient.status),
+    Recipient.message,
+    Recipient.message_id,
+    Recipient.gateway_status,
+    Recipient.error,
+    Recipient.attempts,
+    Recipient.sent_at,
+)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    id: int
+    phone: str
+    status: str
+    message: str | None
+    message_id: str | None
+    gateway_status: str | None
+    error: str | None
+    attempts: int
+    sent_at: datetime | None
+    fields: dict[str, Any]
+
+
+def results_page(
+    session: Session,
+    campaign_id: int,
+    *,
+    status: str | None = None,
+    search: str = "",
+    limit: int,
+    offset: int = 0,
+) -> list[ResultRow]:
+    """Recipients in list order (by status first when filtering), ``status`` one of
+    ``RESULT_STATUSES``, ``search`` a substring of the phone or of any field."""
+    order = (Recipient.id,) if status is None else (Recipient.status, Recipient.id)
+    page_ids = (
+        _filtered(select(Recipient.id), campaign_id, _stored(status), search)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+    )
+    return _rows(session, page_ids, order)
+
+
+def iter_results(
+    session: Session, campaign_id: int, *, status: str | None = None, search: str = ""
+) -> Iterator[ResultRow]:
+    """What ``results_page`` pages through, in its order, streamed from one query per stored
+    status (each walks an index in id order), for exports of any size in constant memory."""
+    for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
+        query = select(*_RESULT_COLUMNS, Contact.fields_json).select_from(Recipient)
+        if not search:  # a search joins the contacts itself
+            query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
+        query = _filtered(query, campaign_id, statuses, search).order_by(Recipient.id)
+        for *values, fields in session.execute(query.execution_options(yield_per=2000)):
+            yield ResultRow(*values, fields=json.loads(fields or "{}"))
+
+
+def results_total(
+    session: Session, campaign: Campaign, *, status: str | None = None, search: str = ""
+) -> int:
+    """How many recipients ``results_page`` pages through."""
+    if not search:
+        return campaign.count_total if status is None else getattr(campaign, f"count_{status}")
+    query = select(func.count()).select_from(Recipient)
+    return session.scalar(_filtered(query, campaign.id, _stored(status), search))
+
+
+def _stored(status: str | None) -> tuple[str, ...] | None:
+    return None if status is None else _STORED_STATUSES.get(status, (status,))
+
+
+def _filtered(
+    query: Select,
+    campaign_id: int,
+    statuses: tuple[str, ...] | None,
+    search: str,
+) -> Select:
+    query = query.where(Recipient.campaign_id == campaign_id)
+    if statuses is not None:
+        query = query.where(Recipient.status.in_(statuses))
+    search = search.replace("\x00", "")  # no database matches it, and PostgreSQL refuses it
+    if search:
+        # Fields are stored as JSON text, so one substring match covers every column.
+        query = query.outerjoin(Contact, Contact.id == Recipient.contact_id).where(
+            or_(
+                Recipient.phone.contains(search, autoescape=True),
+                Contact.fields_json.icontains(search, autoescape=True),
+            )
+        )
+    return query
+
+
+def _rows(session: Session, ids: Select, order: tuple) -> list[ResultRow]:
+    """The rows of the recipients ``ids`` selects: ids first, so skipped rows are never joined."""
+    rows = session.execute(
+        select(*_RESULT_COLUMNS, Contact.fields_json)
+        .outerjoin(Contact, Contact.id == Recipient.contact_id)
+        .where(Recipient.id.in_(ids.scalar_subquery()))
+        .order_by(*order)
+    )
+    return [ResultRow(*values, fields=json.loads(fields or "{}")) for *values, fields in rows]

@@ -1,0 +1,116 @@
+"""Where the sender runs: a background thread of the serving process, or ``flask worker``.
+
+By default every process that serves the web app sends too (``flask run``, and each gunicorn
+worker through ``wsgi.py``), so a single-machine setup needs nothing else; campaign leases
+keep them from sending the same campaign twice. With ``SENDER_IN_PROCESS = False`` the web
+processes only serve, and ``flask --app webapp worker`` processes send. Other CLI commands
+never send.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from flask.helpers import get_debug_flag
+
+from .factory import build_gateway
+from .gateway import Gateway
+from .sender import Sender, SenderConfig
+from .store import SqlStore
+
+logger = logging.getLogger(__name__)
+
+# How long a stopping process waits for calls in flight (the client's read timeout and some).
+STOP_TIMEOUT_S = 40.0
+
+
+def sender_config(config: Mapping[str, Any]) -> SenderConfig:
+    """``SenderConfig`` with every ``SENDER_<NAME>`` the app sets."""
+    given = {f.name: config.get(f"SENDER_{f.name.upper()}") for f in fields(SenderConfig)}
+    return SenderConfig(**{name: value for name, value in given.items() if value is not None})
+
+
+def build_sender(app: Flask) -> Sender:
+    """A sender on its own database engine, building the configured gateway for each run."""
+
+    def gateway() -> Gateway:
+        with app.app_context():
+            return build_gateway(app)
+
+    return Sender(
+        SqlStore.from_url(app.config["SQLALCHEMY_DATABASE_URI"]),
+        gateway,
+        config=sender_config(app.config),
+        sender_id=app.config.get("SENDER_ID"),
+    )
+
+
+class SenderThread:
+    """A sender running in a daemon thread of this process."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.thread = threading.Thread(target=sender.run, name="sender", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float | None = STOP_TIMEOUT_S) -> None:
+        """Stop sending: calls in flight are answered and written, leases let go."""
+        self.sender.stop()
+        self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self.sender.store.close()
+
+
+def start(app: Flask) -> SenderThread | None:
+    """Send from a thread of this process, once per app, unless ``SENDER_IN_PROCESS`` is off."""
+    if not app.config["SENDER_IN_PROCESS"]:
+        return None
+    if "sender" not in app.extensions:
+        runner = SenderThread(build_sender(app))
+        app.extensions["sender"] = runner
+        runner.start()
+        atexit.register(runner.stop)
+    return app.extensions["sender"]
+
+
+def serving_with_flask_run() -> bool:
+    """Whether ``flask run`` serves from this process (with the reloader: only its child)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.info_name != "run":
+        return False
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = get_debug_flag()
+    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Send campaigns from this process until SIGTERM or Ctrl+C."""
+    sender = build_sender(current_app._get_current_object())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sender.stop())
+    click.echo(f"Sender {sender.id} running (SIGTERM or Ctrl+C to stop)")
+    try:
+        sender.run()
+    finally:
+        sender.store.close()
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
+    if serving_with_flask_run():
+        start(app)

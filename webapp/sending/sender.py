@@ -1,0 +1,726 @@
+"""The sender: every pending recipient of a running campaign gets its message once, paced.
+
+It depends only on what it declares here (a ``Store`` for the database, a ``Clock``) and on the
+``Gateway`` protocol, so tests drive it with fakes. A ``Sender`` (one per process) looks for
+campaigns to run and takes each one's lease; a ``CampaignRun`` then sends that campaign in its
+own thread:
+
+* its dispatcher waits for the next slot of the pacer, claims a small batch of recipients
+  (``pending`` → ``sending``, committed before any call), and hands each one to a small pool;
+* the pool calls the gateway, and the answers are written in batches with the counts;
+* the dispatcher also renews the lease while it waits, and stops claiming at once when the
+  campaign is paused, cancelled or its lease is lost.
+
+See ``webapp.campaigns`` for the lifecycle both sides follow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from queue import SimpleQueue
+from typing import Protocol
+
+from ..campaigns.options import SendingOptions
+from ..campaigns.rendering import parse_template, render_for_contact
+from ..i18n import N_
+from ..models import ContactList
+from .gateway import Gateway, Outcome, SendResult
+from .pacing import (
+    DEFAULT_TIMEZONE,
+    App,
+    AppRotation,
+    Pacer,
+    apps_under_limit,
+    day_start,
+    next_day_start,
+)
+
+logger = logging.getLogger(__name__)
+
+# The last stretch before a call is kept free of database work (writes, heartbeats), so the
+# call leaves on time.
+QUIET_S = 0.03
+
+GATEWAY_FAILED = N_("Sending failed unexpectedly; the message may have been sent")
+INTERRUPTED = N_(
+    "Sending was interrupted before the gateway answered; the message may have been sent"
+)
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """How the sender behaves; the app sets any of these as ``SENDER_<NAME>``."""
+
+    lease_s: float = 20.0
+    """A lease not renewed for this long is taken over by another sender."""
+    heartbeat_s: float = 5.0
+    poll_s: float = 1.0
+    """How often to look for campaigns to start."""
+    max_in_flight: int = 16
+    expected_latency_s: float = 1.0
+    """Sizes the pool: rate × latency calls must be in flight to keep up the rate."""
+    claim_ahead_s: float = 0.25
+    """Claim only what is due this soon: after a crash, at most that much becomes ``unknown``."""
+    max_batch: int = 100
+    claim_lead_s: float = 0.5
+    flush_s: float = 0.25
+    """The longest an answer waits before it is written."""
+    max_attempts: int = 5
+    backoff_s: float = 10.0
+    """The first retry's delay; it doubles with each attempt, and the sum outlasts
+    ``down_after_s``, so recipients are not failed for an outage that pauses the campaign."""
+    max_backoff_s: float = 600.0
+    down_after_s: float = 120.0
+    down_after_calls: int = 20
+    """The gateway is down after this many failed calls in a row over ``down_after_s``."""
+    crash_cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """What a run needs to know of its campaign."""
+
+    id: int
+    template: str
+    contact_list: ContactList
+    """Its columns and phone column, to render as the preview does."""
+    options: SendingOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A recipient now ``sending``; ``attempts`` counts the call about to be made."""
+
+    id: int
+    phone: str
+    fields_json: str | None
+    """The contact's other columns; None when the contact is gone."""
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What to write of a recipient that was ``sending``.
+
+    ``refund``: back to ``pending`` with the attempt taken back, nothing else changed (it was
+    never sent, or the account refused it).
+    """
+
+    id: int
+    status: str
+    app: App = None
+    message: str | None = None
+    message_id: str | None = None
+    gateway_status: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    refund: bool = False
+
+
+@dataclass(frozen=True)
+class Pause:
+    code: str
+    detail: str | None = None
+
+
+class Store(Protocol):
+    """The database as the sender needs it; every method is one committed transaction."""
+
+    def start_due(self, now: datetime) -> list[int]:
+        """Turn scheduled campaigns whose ``start_at`` has come to ``running``; their ids."""
+        ...
+
+    def campaigns_to_run(self, now: datetime) -> list[int]:
+        """Running campaigns whose lease is free or expired."""
+        ...
+
+    def take_lease(
+        self, campaign_id: int, owner: str, now: datetime, until: datetime
+    ) -> CampaignPlan | None:
+        """Lease a running campaign if free or expired; recipients others left ``sending``
+        become ``unknown``. None when not taken."""
+        ...
+
+    def renew_lease(self, campaign_id: int, owner: str, until: datetime) -> bool:
+        """Extend the lease; False when it is no longer ours or the campaign stopped running."""
+        ...
+
+    def release_lease(self, campaign_id: int, owner: str) -> None: ...
+
+    def claim(
+        self, campaign_id: int, owner: str, limit: int, now: datetime, until: datetime
+    ) -> list[Claimed] | None:
+        """Renew the lease and mark up to ``limit`` due pending recipients ``sending`` by us.
+
+        None when the lease is no longer ours or the campaign is not running.
+        """
+        ...
+
+    def record(
+        self,
+        campaign_id: int,
+        owner: str,
+        updates: Sequence[Update],
+        now: datetime,
+        pause: Pause | None = None,
+    ) -> None:
+        """Write answers of recipients still ``sending`` by ``owner``, with the counts, and
+        pause the campaign if asked."""
+        ...
+
+    def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
+        """Mark the campaign completed if nothing is pending or sending; whether it was."""
+        ...
+
+    def next_retry_at(self, campaign_id: int) -> datetime | None:
+        """When the earliest pending recipient may be sent."""
+        ...
+
+    def sent_today(self, apps: Sequence[App], since: datetime) -> dict[App, int]:
+        """Messages sent from each app since ``since``, by every campaign."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The aware wall-clock time (calendars, timestamps, leases)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds for measuring intervals (pacing)."""
+        ...
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Wait up to ``seconds`` or until ``event`` is set; whether it is set."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        return event.wait(max(0.0, seconds))
+
+
+def default_sender_id() -> str:
+    """Unique per process and host, short enough to leave room for a run number."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Sender:
+    """Runs every campaign it can lease, each in a thread, until ``stop()``; one per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        gateway_factory: Callable[[], Gateway],
+        *,
+        clock: Clock | None = None,
+        config: SenderConfig | None = None,
+        sender_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.gateway_factory = gateway_factory
+        self.clock = clock or SystemClock()
+        self.config = config or SenderConfig()
+        self.id = sender_id or default_sender_id()
+        self.rng = rng or random.Random()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._runs: dict[int, tuple[CampaignRun, threading.Thread | None]] = {}
+        self._cooldown: dict[int, float] = {}
+        self._run_numbers = itertools.count(1)
+
+    def run(self) -> None:
+        """Look for campaigns every ``poll_s`` and send them, until ``stop()``."""
+        logger.info("sender %s started", self.id)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self.tick()
+                except Exception:
+                    logger.exception("sender %s: looking for campaigns failed", self.id)
+                self.clock.wait(self._stopping, self.config.poll_s)
+        finally:
+            self._join_runs()
+            logger.info("sender %s stopped", self.id)
+
+    def stop(self) -> None:
+        """Stop claiming everywhere; runs finish their calls in flight and let go of leases."""
+        self._stopping.set()
+        with self._lock:
+            for run, _ in self._runs.values():
+                run.stop.set()
+
+    def tick(self) -> None:
+        """Start due scheduled campaigns and a run for each campaign whose lease we get."""
+        self._reap()
+        now = self.clock.now()
+        self.store.start_due(now)
+        for campaign_id in self.store.campaigns_to_run(now):
+            if self._stopping.is_set():
+                return
+            with self._lock:
+                busy = campaign_id in self._runs
+            if busy or self._cooldown.get(campaign_id, -math.inf) > self.clock.monotonic():
+                continue
+            try:
+                run = self._lease(campaign_id)
+            except Exception:
+                logger.exception("campaign %s: cannot start sending; trying later", campaign_id)
+                self._cool_down(campaign_id)
+                continue
+            if run is not None:
+                thread = threading.Thread(
+                    target=self._run_logged, args=(run,), name=f"campaign-{campaign_id}"
+                )
+                with self._lock:
+                    self._runs[campaign_id] = (run, thread)
+                thread.start()
+
+    def run_campaign(self, campaign_id: int) -> bool:
+        """Send one campaign in the calling thread if its lease can be had; whether it could."""
+        run = self._lease(campaign_id)
+        if run is None:
+            return False
+        with self._lock:
+            self._runs[campaign_id] = (run, None)
+        try:
+            run.run()
+        finally:
+            with self._lock:
+                del self._runs[campaign_id]
+        return True
+
+    def _lease(self, campaign_id: int) -> CampaignRun | None:
+        if self._stopping.is_set():
+            return None
+        owner = f"{self.id}/{next(self._run_numbers)}"
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.config.lease_s)
+        plan = self.store.take_lease(campaign_id, owner, now, until)
+        if plan is None:
+            return None
+        try:
+            run = CampaignRun(plan, owner, self)
+        except Exception:
+            self.store.release_lease(campaign_id, owner)
+            raise
+        logger.info("campaign %s: sending as %s", campaign_id, owner)
+        return run
+
+    def _run_logged(self, run: CampaignRun) -> None:
+        try:
+            run.run()
+        except Exception:
+            logger.exception("campaign %s: the run failed; trying again later", run.plan.id)
+            self._cool_down(run.plan.id)
+
+    def _cool_down(self, campaign_id: int) -> None:
+        self._cooldown[campaign_id] = self.clock.monotonic() + self.config.crash_cooldown_s
+
+    def _reap(self) -> None:
+        with self._lock:
+            for campaign_id, (_, thread) in list(self._runs.items()):
+                if thread is not None and not thread.is_alive():
+                    del self._runs[campaign_id]
+
+    def _join_runs(self) -> None:
+        self.stop()
+        with self._lock:
+            threads = [thread for _, thread in self._runs.values() if thread is not None]
+        for thread in threads:
+            thread.join()
+        self._reap()
+
+
+@dataclass
+class _Health:
+    """Whether the gateway still answers: calls failed in a row since the last answer."""
+
+    last_answer: float
+    failures: int = 0
+    opened: bool = False
+    """Whether any call got an answer yet: until then one call at a time."""
+
+
+@dataclass
+class _Buffer:
+    updates: list[Update] = field(default_factory=list)
+    since: float = 0.0
+    pause: Pause | None = None
+
+
+class CampaignRun:
+    """Sends one campaign under one lease until it is done, paused, cancelled or stopped."""
+
+    def __init__(self, plan: CampaignPlan, owner: str, sender: Sender) -> None:
+        self.plan = plan
+        self.owner = owner
+        self.store = sender.store
+        self.clock = sender.clock
+        self.config = sender.config
+        self.stop = threading.Event()
+        self._gateway_factory = sender.gateway_factory
+        self._rng = sender.rng
+        options = plan.options
+        self.options = options
+        self.template = parse_template(plan.template, plan.contact_list)
+        self.pacer = Pacer(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
+        self.rotation = AppRotation(options.apps or (None,), options.daily_limit)
+        self.workers = pool_size(options, self.config)
+        # Workers release a permit after each answer; until the gateway first answers only one
+        # call is let out, so a refused account costs one call, not a poolful.
+        self._permits = threading.Semaphore(1)
+        self._cond = threading.Condition()
+        self._calls: SimpleQueue[tuple[Claimed, App, str] | None] = SimpleQueue()
+        self._in_flight = 0
+        self._gate = threading.Lock()
+        self._never = threading.Event()
+        self._last_start = -math.inf
+        self._buffer = _Buffer()
+        self._health = _Health(last_answer=self.clock.monotonic())
+        self._hold_until = -math.inf
+        self._renewed = self.clock.monotonic()
+        self._sent_today: Counter[App] = Counter()
+        self._day_ends = self.clock.now()
+        self._timezone = options.send_window.timezone if options.send_window else DEFAULT_TIMEZONE
+
+    def run(self) -> None:
+        """Send until done or stopped; then answer for everything claimed and let the lease go."""
+        try:
+            self.gateway = self._gateway_factory()
+            try:
+                self._run_with_workers()
+            finally:
+                self.gateway.close()
+        finally:
+            self.store.release_lease(self.plan.id, self.owner)
+
+    def _run_with_workers(self) -> None:
+        # Daemon threads of our own, not an executor: an executor is shut down when the
+        # interpreter begins to exit, before atexit lets this run finish its calls gracefully.
+        workers = [
+            threading.Thread(target=self._work, name=f"send-{self.plan.id}", daemon=True)
+            for _ in range(self.workers)
+        ]
+        for worker in workers:
+            worker.start()
+        queue: deque[Claimed] = deque()
+        try:
+            self._send_all(queue)
+        finally:
+            self._give_back(queue)
+            self._drain()
+            for _ in workers:
+                self._calls.put(None)
+            for worker in workers:
+                worker.join()
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            self._call(*call)
+
+    def _send_all(self, queue: deque[Claimed]) -> None:
+        while self._acquire_permit():
+            submitted = False
+            try:
+                slot = self.pacer.next_send_at(self.clock.monotonic())
+                # Claim a little ahead: its commit (maybe an SQLite checkpoint) must not
+                # delay the call, nor may a crash find many claimed and not yet sent.
+                if not self._wait_until(slot - self.config.claim_lead_s):
+                    return
+                if self._blocked_for() > 0:
+                    if not self._sit_out(queue):
+                        return
+                    continue
+                if not queue and not self._claim_into(queue):
+                    if self.stop.is_set() or not self._wait_for_more():
+                        return
+                    continue
+                if not self._wait_until(slot):
+                    return
+                self._submit(queue.popleft())
+                submitted = True
+            finally:
+                if not submitted:
+                    self._permits.release()
+
+    def _sit_out(self, queue: deque[Claimed]) -> bool:
+        """Wait while sending is not allowed (hold, window, daily limits); False when stopped."""
+        # Nothing stays claimed meanwhile: a crash would leave it unknown though never sent.
+        self._give_back(queue)
+        while (delay := self._blocked_for()) > 0:
+            logger.info("campaign %s: waiting %.0f s to send", self.plan.id, delay)
+            if not self._wait_until(self.clock.monotonic() + delay):
+                return False
+        self.pacer.reset(self.clock.monotonic())
+        return True
+
+    def _blocked_for(self) -> float:
+        now, mono = self.clock.now(), self.clock.monotonic()
+        waits = [self._hold_until - mono]
+        window = self.options.send_window
+        if window and not window.is_open(now):
+            waits.append((window.next_open(now) - now).total_seconds())
+        if self.options.daily_limit is not None:
+            if now >= self._day_ends:
+                self._load_day(now)
+            if self._room_today() == 0:
+                waits.append((self._day_ends - now).total_seconds())
+        return max(waits)
+
+    def _load_day(self, now: datetime) -> None:
+        counts = self.store.sent_today(self.rotation.apps, day_start(now, self._timezone))
+        with self._cond:
+            self._sent_today = Counter(counts)
+        self._day_ends = next_day_start(now, self._timezone)
+
+    def _room_today(self) -> int:
+        limit = self.options.daily_limit
+        if limit is None:
+            return self.config.max_batch
+        with self._cond:
+            allowed = apps_under_limit(self.rotation.apps, self._sent_today, limit)
+            return sum(limit - self._sent_today[app] for app in allowed)
+
+    def _acquire_permit(self) -> bool:
+        while not self._permits.acquire(timeout=self.config.flush_s):
+            self._tend()
+            if self.stop.is_set():
+                return False
+        return True
+
+    def _claim_into(self, queue: deque[Claimed]) -> bool:
+        now = self.clock.now()
+        claimed = self.store.claim(
+            self.plan.id, self.owner, self._claim_size(), now, self._lease_end(now)
+        )
+        self._renewed = self.clock.monotonic()
+        if claimed is None:
+            logger.info("campaign %s: no longer running here; stopping", self.plan.id)
+            self.stop.set()
+            return False
+        queue.extend(claimed)
+        return bool(claimed)
+
+    def _claim_size(self) -> int:
+        pacer = self.pacer
+        gap = max(pacer.interval_s, (pacer.delay_min_s + pacer.delay_max_s) / 2)
+        size = math.ceil(self.config.claim_ahead_s / gap) if gap else self.config.max_batch
+        return max(1, min(size, self.config.max_batch, self._room_today()))
+
+    def _wait_for_more(self) -> bool:
+        """Nothing to claim now: wait for answers, retries or the end; False when done."""
+        with self._cond:
+            if self._in_flight:
+                # Answers still to come may bring retries; the campaign is not done yet.
+                self._cond.wait(self.config.flush_s)
+                return True
+        self._flush()
+        now = self.clock.now()
+        if self.store.complete(self.plan.id, self.owner, now):
+            logger.info("campaign %s: completed", self.plan.id)
+            return False
+        retry_at = self.store.next_retry_at(self.plan.id)
+        delay = (retry_at - now).total_seconds() if retry_at else self.config.poll_s
+        return self._wait_until(self.clock.monotonic() + max(delay, 0.0))
+
+    def _submit(self, recipient: Claimed) -> None:
+        with self._cond:
+            app = self.rotation.next_app(self._sent_today)
+            self._sent_today[app] += 1  # counted from the call on, taken back if not sent
+            self._in_flight += 1
+        plan = self.plan
+        text = render_for_contact(
+            self.template, plan.id, plan.contact_list, recipient.phone, recipient.fields_json
+        ).text
+        self._calls.put((recipient, app, text))
+
+    def _call(self, recipient: Claimed, app: App, text: str) -> None:
+        """In a worker thread: one gateway call, its answer kept for the next write."""
+        with self._gate:
+            # Slots are evenly spaced, but a worker that wakes late (a busy CPU) must not start
+            # its call right before the next one: calls start at least an interval apart.
+            delay = self._last_start + self.pacer.interval_s - self.clock.monotonic()
+            if delay > 0:
+                self.clock.wait(self._never, delay)
+            self._last_start = self.clock.monotonic()
+        try:
+            result = self.gateway.send_message(recipient.phone, text, app)
+        except Exception:
+            logger.exception("campaign %s: the gateway raised", self.plan.id)
+            result = SendResult(Outcome.AMBIGUOUS, error=GATEWAY_FAILED)
+        try:
+            self._settle(recipient, app, text, result)
+        finally:
+            self._permits.release()
+
+    def _settle(self, recipient: Claimed, app: App, text: str, result: SendResult) -> None:
+        update = self._update_for(recipient, app, text, result)
+        mono = self.clock.monotonic()
+        with self._cond:
+            pause = self._observe(result, app, mono)
+            if not self._buffer.updates:
+                self._buffer.since = mono
+            self._buffer.updates.append(update)
+            if pause and not self._buffer.pause:
+                logger.warning(
+                    "campaign %s: pausing (%s): %s", self.plan.id, pause.code, pause.detail
+                )
+                self._buffer.pause = pause
+                self.stop.set()
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _update_for(self, recipient: Claimed, app: App, text: str, result: SendResult) -> Update:
+        now = self.clock.now()
+        outcome = result.outcome
+        if outcome is Outcome.SENT:
+            return Update(
+                recipient.id,
+                "sent",
+                app,
+                text,
+                message_id=result.message_id,
+                gateway_status=result.gateway_status,
+                sent_at=now,
+            )
+        if outcome is Outcome.ACCOUNT_ERROR:
+            return Update(recipient.id, "pending", refund=True)
+        if outcome is Outcome.AMBIGUOUS:
+            return Update(recipient.id, "unknown", app, text, error=result.error)
+        if outcome is Outcome.TRANSIENT and recipient.attempts < self.config.max_attempts:
+            delay = max(self._backoff(recipient.attempts), result.retry_after or 0.0)
+            retry_at = now + timedelta(seconds=delay)
+            return Update(
+                recipient.id, "pending", app, text, error=result.error, next_attempt_at=retry_at
+            )
+        return Update(recipient.id, "failed", app, text, error=result.error)
+
+    def _observe(self, result: SendResult, app: App, mono: float) -> Pause | None:
+        """Learn from one answer (call under the lock); a pause when no call can succeed."""
+        outcome = result.outcome
+        if outcome not in (Outcome.SENT, Outcome.AMBIGUOUS):
+            self._sent_today[app] -= 1
+        if result.retry_after:
+            self._hold_until = max(self._hold_until, mono + result.retry_after)
+        if outcome is Outcome.ACCOUNT_ERROR:
+            return Pause(result.account_problem or "unauthorized", result.error)
+        if outcome in (Outcome.SENT, Outcome.RECIPIENT_ERROR):
+            self._answered(mono)
+            return None
+        return self._failed_call(mono, result.error)
+
+    def _answered(self, mono: float) -> None:
+        health = self._health
+        health.last_answer, health.failures = mono, 0
+        if not health.opened:
+            health.opened = True
+            for _ in range(self.workers - 1):
+                self._permits.release()
+
+    def _failed_call(self, mono: float, error: str | None) -> Pause | None:
+        health = self._health
+        health.failures += 1
+        if (
+            health.failures >= self.config.down_after_calls
+            and mono - health.last_answer >= self.config.down_after_s
+        ):
+            return Pause("gateway_unavailable", error)
+        return None
+
+    def _backoff(self, attempts: int) -> float:
+        delay = min(self.config.max_backoff_s, self.config.backoff_s * 2 ** (attempts - 1))
+        return delay * (1 + self._rng.random() / 2)
+
+    def _give_back(self, queue: deque[Claimed]) -> None:
+        if not queue:
+            return
+        with self._cond:
+            if not self._buffer.updates:
+                self._buffer.since = self.clock.monotonic()
+            self._buffer.updates.extend(Update(r.id, "pending", refund=True) for r in queue)
+        queue.clear()
+
+    def _drain(self) -> None:
+        """Wait for the calls in flight, keeping the lease, and write every answer."""
+        while True:
+            with self._cond:
+                if not self._in_flight:
+                    break
+                self._cond.wait(self.config.flush_s)
+            self._tend()
+        self._flush()
+
+    def _wait_until(self, deadline: float) -> bool:
+        """Wait until ``deadline`` (monotonic), writing answers and renewing the lease meanwhile.
+
+        False when the run is to stop.
+        """
+        while True:
+            if not 0 < deadline - self.clock.monotonic() <= QUIET_S:
+                self._tend()
+            if self.stop.is_set():
+                return False
+            mono = self.clock.monotonic()
+            if mono >= deadline:
+                return True
+            duty = self._renewed + self.config.heartbeat_s
+            if self._buffer.updates:
+                duty = min(duty, self._buffer.since + self.config.flush_s)
+            self.clock.wait(self.stop, min(deadline, duty) - mono)
+
+    def _tend(self) -> None:
+        """Write answers that have waited long enough, and renew the lease when it is time."""
+        mono = self.clock.monotonic()
+        buffer = self._buffer
+        if (
+            buffer.pause
+            or len(buffer.updates) >= self.config.max_batch
+            or (buffer.updates and mono >= buffer.since + self.config.flush_s)
+        ):
+            self._flush()
+        if mono >= self._renewed + self.config.heartbeat_s:
+            self._renewed = mono
+            until = self._lease_end(self.clock.now())
+            if not self.store.renew_lease(self.plan.id, self.owner, until):
+                logger.info("campaign %s: paused, cancelled or lease lost; stopping", self.plan.id)
+                self.stop.set()
+
+    def _flush(self) -> None:
+        with self._cond:
+            buffer, self._buffer = self._buffer, _Buffer()
+        if buffer.updates or buffer.pause:
+            self.store.record(
+                self.plan.id, self.owner, buffer.updates, self.clock.now(), buffer.pause
+            )
+
+    def _lease_end(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.config.lease_s)
+
+
+def pool_size(options: SendingOptions, config: SenderConfig) -> int:
+    """Calls in flight needed to keep up the rate at the expected gateway latency."""
+    if not options.rate_per_minute:
+        return config.max_in_flight
+    needed = math.ceil(options.rate_per_minute / 60 * config.expected_latency_s) + 1
+    return max(1, min(config.max_in_flight, needed))

@@ -1,0 +1,372 @@
+"""The sender's ``Store`` on SQLAlchemy Core: every method one short committed transaction.
+
+The sender has its own engine. On SQLite each of its transactions begins with ``BEGIN
+IMMEDIATE``: it takes the write lock up front, so two processes never both read and then fail
+to upgrade to writing (``SQLITE_BUSY``); they queue on the busy timeout instead. On PostgreSQL
+claims lock the rows they pick with ``FOR UPDATE SKIP LOCKED``, and every guard is a
+conditional ``UPDATE`` that PostgreSQL re-checks once it holds the row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+
+from ..campaigns.options import OptionsError, SendingOptions, parse_options
+from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
+from .pacing import App
+from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, Update
+
+logger = logging.getLogger(__name__)
+
+campaigns = Campaign.__table__
+recipients = Recipient.__table__
+contacts = Contact.__table__
+lists = ContactList.__table__
+
+FINAL_STATUSES = ("sent", "failed", "unknown")
+
+# One statement for every answer of a batch, run as an executemany.
+_WRITE_ANSWER = (
+    update(recipients)
+    .where(recipients.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        app=bindparam("b_app"),
+        message=bindparam("b_message"),
+        message_id=bindparam("b_message_id"),
+        gateway_status=bindparam("b_gateway_status"),
+        error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next_attempt_at", type_=UTCDateTime()),
+        sent_at=bindparam("b_sent_at", type_=UTCDateTime()),
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+
+
+def create_sender_engine(url: str, **options: Any) -> Engine:
+    """An engine for the sender; on SQLite its transactions begin IMMEDIATE."""
+    engine = create_engine(url, **options)
+    if make_url(url).get_backend_name() == "sqlite":
+        # The documented pysqlite recipe: stop the driver's own deferred BEGIN, emit ours.
+        @event.listens_for(engine, "connect")
+        def _no_driver_begin(dbapi_connection, connection_record) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class SqlStore:
+    """Implements ``webapp.sending.sender.Store``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str, **engine_options: Any) -> SqlStore:
+        return cls(create_sender_engine(url, **engine_options))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def start_due(self, now: datetime) -> list[int]:
+        with self.engine.begin() as conn:
+            scheduled = conn.execute(
+                select(campaigns.c.id, campaigns.c.options_json).where(
+                    campaigns.c.status == "scheduled"
+                )
+            ).all()
+            started = []
+            for campaign_id, options_json in scheduled:
+                try:
+                    start_at = _options(options_json).start_at
+                except OptionsError:
+                    logger.exception("campaign %s: unreadable sending options", campaign_id)
+                    continue
+                if start_at is not None and start_at > now:
+                    continue
+                moved = conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id, campaigns.c.status == "scheduled")
+                    .values(
+                        status="running",
+                        started_at=func.coalesce(
+                            campaigns.c.started_at, literal(now, UTCDateTime())
+                        ),
+                    )
+                ).rowcount
+                if moved:
+                    started.append(campaign_id)
+        return started
+
+    def campaigns_to_run(self, now: datetime) -> list[int]:
+        with self.engine.begin() as conn:
+            return list(
+                conn.scalars(
+                    select(campaigns.c.id)
+                    .where(campaigns.c.status == "running", _lease_free(now))
+                    .order_by(campaigns.c.id)
+                )
+            )
+
+    def take_lease(
+        self, campaign_id: int, owner: str, now: datetime, until: datetime
+    ) -> CampaignPlan | None:
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(campaigns)
+                .where(
+                    campaigns.c.id == campaign_id,
+                    campaigns.c.status == "running",
+                    _lease_free(now),
+                )
+                .values(lease_owner=owner, lease_expires_at=until)
+            ).rowcount
+            if not taken:
+                return None
+            # Whoever claimed these is gone (its lease expired or was let go): the call may or
+            # may not have been made, so they are never sent again automatically.
+            orphaned = conn.execute(
+                update(recipients)
+                .where(
+                    recipients.c.campaign_id == campaign_id,
+                    recipients.c.status == "sending",
+                    or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
+                )
+                .values(status="unknown", error=INTERRUPTED, updated_at=now)
+            ).rowcount
+            if orphaned:
+                logger.warning(
+                    "campaign %s: %s interrupted sends now unknown", campaign_id, orphaned
+                )
+                _count(conn, campaign_id, Counter(unknown=orphaned))
+            row = conn.execute(
+                select(
+                    campaigns.c.template,
+                    campaigns.c.options_json,
+                    lists.c.columns_json,
+                    lists.c.phone_column,
+                )
+                .join(lists, lists.c.id == campaigns.c.list_id)
+                .where(campaigns.c.id == campaign_id)
+            ).one()
+        return CampaignPlan(
+            id=campaign_id,
+            template=row.template,
+            contact_list=ContactList(columns_json=row.columns_json, phone_column=row.phone_column),
+            options=_options(row.options_json),
+        )
+
+    def renew_lease(self, campaign_id: int, owner: str, until: datetime) -> bool:
+        with self.engine.begin() as conn:
+            return _renew(conn, campaign_id, owner, until)
+
+    def release_lease(self, campaign_id: int, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id, campaigns.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    def claim(
+        self, campaign_id: int, owner: str, limit: int, now: datetime, until: datetime
+    ) -> list[Claimed] | None:
+        picked = recipients.alias("picked")
+        due = (
+            select(picked.c.id)
+            .where(
+                picked.c.campaign_id == campaign_id,
+                picked.c.status == "pending",
+                or_(picked.c.next_attempt_at.is_(None), picked.c.next_attempt_at <= now),
+            )
+            .order_by(picked.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        fields = (
+            select(contacts.c.fields_json)
+            .where(contacts.c.id == recipients.c.contact_id)
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            if not _renew(conn, campaign_id, owner, until):
+                return None
+            rows = conn.execute(
+                update(recipients)
+                .where(recipients.c.id.in_(due.scalar_subquery()))
+                .values(
+                    status="sending",
+                    claimed_by=owner,
+                    attempts=recipients.c.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts)
+            ).all()
+        return [Claimed(*row) for row in sorted(rows)]
+
+    def record(
+        self,
+        campaign_id: int,
+        owner: str,
+        updates: Sequence[Update],
+        now: datetime,
+        pause: Pause | None = None,
+    ) -> None:
+        with self.engine.begin() as conn:
+            # Only what is still ours: a sender that took over may have declared it unknown.
+            ours = (
+                set(
+                    conn.scalars(
+                        select(recipients.c.id)
+                        .where(
+                            recipients.c.id.in_([u.id for u in updates]),
+                            recipients.c.status == "sending",
+                            recipients.c.claimed_by == owner,
+                        )
+                        .with_for_update()
+                    )
+                )
+                if updates
+                else set()
+            )
+            answers = [u for u in updates if u.id in ours and not u.refund]
+            refunds = [u.id for u in updates if u.id in ours and u.refund]
+            if answers:
+                conn.execute(_WRITE_ANSWER, [_answer_params(u, now) for u in answers])
+            if refunds:
+                conn.execute(
+                    update(recipients)
+                    .where(recipients.c.id.in_(refunds))
+                    .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
+                )
+            _count(conn, campaign_id, Counter(u.status for u in answers if u.status != "pending"))
+            if pause:
+                conn.execute(
+                    update(campaigns)
+                    .where(campaigns.c.id == campaign_id, campaigns.c.status == "running")
+                    .values(status="paused", pause_code=pause.code, pause_detail=pause.detail)
+                )
+
+    def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
+        left = exists().where(
+            recipients.c.campaign_id == campaign_id,
+            recipients.c.status.in_(("pending", "sending")),
+        )
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(campaigns)
+                    .where(_held(campaign_id, owner), ~left)
+                    .values(
+                        status="completed",
+                        finished_at=now,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                ).rowcount
+            )
+
+    def next_retry_at(self, campaign_id: int) -> datetime | None:
+        with self.engine.begin() as conn:
+            return conn.scalar(
+                select(func.min(recipients.c.next_attempt_at)).where(
+                    recipients.c.campaign_id == campaign_id, recipients.c.status == "pending"
+                )
+            )
+
+    def sent_today(self, apps: Sequence[App], since: datetime) -> dict[App, int]:
+        chosen = [app for app in apps if app is not None]
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(recipients.c.app, func.count())
+                .where(
+                    recipients.c.status == "sent",
+                    recipients.c.sent_at >= since,
+                    or_(
+                        recipients.c.app.in_(chosen),
+                        recipients.c.app.is_(None) if None in apps else false(),
+                    ),
+                )
+                .group_by(recipients.c.app)
+            ).all()
+        return {app: count for app, count in rows}
+
+
+def _lease_free(now: datetime):
+    return or_(campaigns.c.lease_owner.is_(None), campaigns.c.lease_expires_at < now)
+
+
+def _held(campaign_id: int, owner: str):
+    """The campaign is running under ``owner``'s lease."""
+    return and_(
+        campaigns.c.id == campaign_id,
+        campaigns.c.lease_owner == owner,
+        campaigns.c.status == "running",
+    )
+
+
+def _renew(conn: Connection, campaign_id: int, owner: str, until: datetime) -> bool:
+    renewed = update(campaigns).where(_held(campaign_id, owner)).values(lease_expires_at=until)
+    return bool(conn.execute(renewed).rowcount)
+
+
+def _count(conn: Connection, campaign_id: int, finished: Counter[str]) -> None:
+    """Move recipients that reached a final status out of ``count_pending``."""
+    if not finished:
+        return
+    values = {
+        f"count_{status}": campaigns.c[f"count_{status}"] + finished[status]
+        for status in FINAL_STATUSES
+        if finished[status]
+    }
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(count_pending=campaigns.c.count_pending - finished.total(), **values)
+    )
+
+
+def _answer_params(u: Update, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": u.id,
+        "b_status": u.status,
+        "b_app": u.app,
+        "b_message": u.message,
+        "b_message_id": u.message_id,
+        "b_gateway_status": u.gateway_status,
+        "b_error": u.error,
+        "b_next_attempt_at": u.next_attempt_at,
+        "b_sent_at": u.sent_at,
+        "b_now": now,
+    }
+
+
+def _options(options_json: str) -> SendingOptions:
+    """Stored options are ``SendingOptions.to_dict()``; they parse back with no defaults."""
+    return parse_options(json.loads(options_json), {})

@@ -1,0 +1,248 @@
+"""The telefon-ip.ru WhatsApp gateway client (``send_messages``), on a pooled ``httpx.Client``.
+
+The API token is part of every URL, so no URL of this API is logged, shown or put in an error
+text: httpx's own request log goes through a redacting filter, and error texts are built here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+
+import httpx
+
+from ..i18n import N_
+from .gateway import (
+    GatewayConfigError,
+    Outcome,
+    RedactingFilter,
+    SendResult,
+    redact_gateway_urls,
+)
+
+DEFAULT_BASE_URL = "https://api.telefon-ip.ru/whatsapp"
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+# Longer GET URLs risk being cut by proxies; the API accepts the same fields as a POST form.
+MAX_GET_URL_BYTES = 1800
+ERROR_EXCERPT_CHARS = 200
+
+# The gateway's own texts for the two conditions that stop every further call.
+ACCOUNT_ERRORS = {
+    "blocking a client by balance": "balance",
+    "unauthorized token": "unauthorized",
+}
+
+CONNECT_FAILED = N_("Could not connect to the gateway")
+NO_FREE_CONNECTION = N_("No free connection to the gateway: too many sends in flight")
+ANSWER_TIMED_OUT = N_("No answer from the gateway in time; the message may have been sent")
+CONNECTION_BROKE = N_(
+    "The connection to the gateway broke before it answered; the message may have been sent"
+)
+UNEXPECTED_ANSWER = N_(
+    "The gateway answered with something unexpected; the message may have been sent"
+)
+UNAVAILABLE = N_("The gateway is temporarily unavailable")
+SLOW_DOWN = N_("The gateway asked to send more slowly")
+REDIRECTED = N_("The gateway answered with a redirect: check the gateway address")
+REFUSED = N_("The gateway refused the message without saying why")
+TOKEN_REJECTED = N_("The gateway rejected the API token")
+
+# 408: the gateway gave up waiting for our request, so it did not act on it.
+_TRANSIENT_STATUSES = {408: UNAVAILABLE, 429: SLOW_DOWN}
+
+# Exceptions that say whether the request went out; checked in order.
+_TRANSPORT_FAILURES: tuple[tuple[tuple[type[Exception], ...], Outcome, str], ...] = (
+    (
+        (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError),
+        Outcome.TRANSIENT,
+        CONNECT_FAILED,
+    ),
+    ((httpx.PoolTimeout,), Outcome.TRANSIENT, NO_FREE_CONNECTION),
+    ((httpx.ReadTimeout, httpx.WriteTimeout), Outcome.AMBIGUOUS, ANSWER_TIMED_OUT),
+)
+
+logger = logging.getLogger(__name__)
+_httpx_log_filter = RedactingFilter()
+
+
+def _install_httpx_log_filter() -> None:
+    """Make httpx's "HTTP Request: GET <url>" log lines token-free, once per process."""
+    httpx_logger = logging.getLogger("httpx")
+    if _httpx_log_filter not in httpx_logger.filters:
+        httpx_logger.addFilter(_httpx_log_filter)
+
+
+class TelefonIpClient:
+    """A ``Gateway`` sending through telefon-ip.ru; thread-safe, one connection pool."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+        max_connections: int = 10,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """Timeouts in seconds: ``connect_timeout`` to connect, ``read_timeout`` for the rest."""
+        if not token or not token.strip():
+            raise GatewayConfigError("the telefon-ip API token is empty")
+        if not re.match(r"https?://[^/\s]+", base_url):
+            raise GatewayConfigError("the telefon-ip base URL must start with http:// or https://")
+        _install_httpx_log_filter()
+        self._token = token
+        self._url = f"{base_url.rstrip('/')}/send_messages/{quote(token, safe='')}"
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"<TelefonIpClient {redact_gateway_urls(self._url)}>"
+
+    def __enter__(self) -> TelefonIpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def send_message(self, phone: str, message: str, app: int | None = None) -> SendResult:
+        params = send_fields(phone, message, app)
+        get_url = httpx.URL(self._url, params=params)
+        try:
+            if len(str(get_url).encode()) > MAX_GET_URL_BYTES:
+                response = self._http.post(self._url, data=params)
+            else:
+                response = self._http.get(get_url)
+        except httpx.HTTPError as exc:
+            result = result_for_exception(exc)
+            logger.warning(
+                "telefon-ip send failed (%s): %s: %s",
+                result.outcome,
+                type(exc).__name__,
+                redact_gateway_urls(str(exc), [self._token]),
+            )
+            return result
+        result = interpret_response(response, token=self._token)
+        logger.debug("telefon-ip answered HTTP %s: %s", response.status_code, result.outcome)
+        return result
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def send_fields(phone: str, message: str, app: int | None = None) -> dict[str, str]:
+    """The fields of one ``send_messages`` call; ``app`` only when given."""
+    fields = {"phone": phone, "message": message}
+    if app is not None:
+        fields["app"] = str(app)
+    return fields
+
+
+def result_for_exception(exc: httpx.HTTPError) -> SendResult:
+    """The result of a request that got no HTTP answer; the text never quotes ``exc``."""
+    for types, outcome, error in _TRANSPORT_FAILURES:
+        if isinstance(exc, types):
+            return SendResult(outcome, error=error)
+    # Anything else (RemoteProtocolError, ReadError, ...) broke after the request went out.
+    return SendResult(Outcome.AMBIGUOUS, error=CONNECTION_BROKE)
+
+
+def interpret_response(response: httpx.Response, *, token: str = "") -> SendResult:
+    """Classify an HTTP answer of ``send_messages``; ``token`` is masked out of quoted bodies."""
+    status = response.status_code
+    body = _json_object(response.content)
+    gateway_error = body.get("error") if body else None
+    error = _quote(str(gateway_error), token) if gateway_error not in (None, "") else None
+    account_problem = "unauthorized" if status == 401 else ACCOUNT_ERRORS.get((error or "").lower())
+
+    if account_problem:
+        return SendResult(
+            Outcome.ACCOUNT_ERROR,
+            error=error or TOKEN_REJECTED,
+            http_status=status,
+            account_problem=account_problem,
+        )
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return SendResult(
+            Outcome.TRANSIENT,
+            error=_TRANSIENT_STATUSES.get(status, UNAVAILABLE),
+            http_status=status,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if 300 <= status < 400:
+        return SendResult(Outcome.TRANSIENT, error=REDIRECTED, http_status=status)
+    if status >= 400 or (body is not None and body.get("success") is False):
+        # A refusal without the documented JSON still says something: quote the start of it.
+        excerpt = _quote(response.text, token) if body is None else None
+        return SendResult(
+            Outcome.RECIPIENT_ERROR, error=error or excerpt or REFUSED, http_status=status
+        )
+    value = body.get("value") if body and body.get("success") is True else None
+    message_id = _message_id(value)
+    if message_id is None:
+        return SendResult(Outcome.AMBIGUOUS, error=UNEXPECTED_ANSWER, http_status=status)
+    remote_jid = value.get("remoteJid")
+    return SendResult(
+        Outcome.SENT,
+        message_id=message_id,
+        gateway_status=_as_text(value.get("status")),
+        remote_jid=remote_jid if isinstance(remote_jid, str) else None,
+        http_status=status,
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _json_object(content: bytes) -> dict | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _message_id(value: object) -> str | None:
+    message_id = value.get("id") if isinstance(value, dict) else None
+    if isinstance(message_id, bool) or not isinstance(message_id, str | int):
+        return None
+    return str(message_id) or None
+
+
+def _quote(text: str, token: str) -> str:
+    """The gateway's ``text`` to keep as an error: token-free, on one line, cut short."""
+    text = " ".join(redact_gateway_urls(text, [token]).split())
+    if len(text) > ERROR_EXCERPT_CHARS:
+        return text[: ERROR_EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)

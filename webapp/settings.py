@@ -1,0 +1,46 @@
+"""Account-wide settings kept in the database and edited on the settings page."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .campaigns.options import BUILT_IN_DEFAULTS
+from .config import DEFAULT_BASE_URL
+from .extensions import db
+from .models import Setting
+
+
+def get_setting(key: str, default: Any = None) -> Any:
+    row = db.session.get(Setting, key)
+    return default if row is None else json.loads(row.value)
+
+
+def set_setting(key: str, value: Any) -> None:
+    """Store ``value`` under ``key`` (the caller commits)."""
+    db.session.merge(Setting(key=key, value=json.dumps(value, ensure_ascii=False)))
+
+
+def sending_defaults() -> dict[str, Any]:
+    """Sending options a campaign takes for what its request leaves out."""
+    return {**BUILT_IN_DEFAULTS, **get_setting("sending_defaults", {})}
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    token: str | None
+    base_url: str
+    use_sandbox: bool
+    """True when messages go to the built-in sandbox and are not delivered."""
+
+
+def gateway_settings(config: dict) -> GatewaySettings:
+    """What the configuration sets wins, then what the settings page saved; no token: sandbox."""
+    saved = get_setting("gateway", {})
+    token = config.get("TELEFON_IP_TOKEN") or saved.get("token") or None
+    base_url = config["TELEFON_IP_BASE_URL"]
+    if base_url == DEFAULT_BASE_URL:
+        base_url = saved.get("base_url") or base_url
+    use_sandbox = token is None or bool(saved.get("sandbox"))
+    return GatewaySettings(token, base_url, use_sandbox)

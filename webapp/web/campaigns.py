@@ -1,0 +1,384 @@
+"""Campaign pages: the wizard (message → preview → options, test send, launch), live progress,
+results with retry and export."""
+
+from __future__ import annotations
+
+import json
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..campaigns import service
+from ..campaigns.eta import estimate_finish
+from ..campaigns.options import OptionsError, parse_options
+from ..campaigns.rendering import parse_template
+from ..contacts.browse import list_columns
+from ..extensions import db
+from ..messages import MAX_MESSAGE_LENGTH, TemplateError
+from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
+from ..results import export
+from ..results.queries import RESULT_STATUSES, results_page, results_total
+from ..sending.factory import build_gateway
+from ..settings import get_setting, sending_defaults
+from . import forms
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+PREVIEW_PER_PAGE = 20
+RESULTS_PER_PAGE = 50
+
+
+def refusal(error: service.CampaignError) -> str:
+    """A refused action in words, in the reader's language."""
+    return _(error.message, **error.params)
+
+
+def load(campaign_id: int) -> Campaign:
+    try:
+        return service.get_campaign(db.session, campaign_id)
+    except service.CampaignNotFound:
+        abort(404)
+
+
+@bp.get("/")
+def index():
+    campaigns = db.session.execute(
+        select(Campaign, User.email)
+        .outerjoin(User, User.id == Campaign.created_by_id)
+        .order_by(Campaign.id.desc())
+        .limit(500)
+    ).all()
+    return render_template("campaigns/index.html", campaigns=campaigns)
+
+
+def compose_page(campaign: Campaign | None, values: dict, status: int = 200):
+    lists = db.session.scalars(select(ContactList).order_by(ContactList.id.desc())).all()
+    columns = {item.id: list_columns(item) for item in lists}
+    saved = db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)).all()
+    page = render_template(
+        "campaigns/compose.html",
+        campaign=campaign,
+        values=values,
+        lists=lists,
+        columns=columns,
+        saved_templates=saved,
+        max_length=MAX_MESSAGE_LENGTH,
+    )
+    return page, status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    if request.method == "GET":
+        values = {"list_id": request.args.get("list_id", type=int), "name": "", "template": ""}
+        saved = db.session.get(MessageTemplate, request.args.get("template_id", 0, type=int))
+        if saved is not None:
+            values.update(name=saved.name, template=saved.body)
+        return compose_page(None, values)
+    values = compose_values()
+    try:
+        campaign = service.create_campaign(
+            db.session, values, defaults=sending_defaults(), created_by_id=current_user.id
+        )
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+        return compose_page(None, values, 422)
+    db.session.commit()
+    return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
+
+
+def compose_values() -> dict:
+    return {
+        "name": request.form.get("name", "").strip(),
+        "list_id": request.form.get("list_id", type=int),
+        "template": request.form.get("template", "").replace("\r\n", "\n"),
+    }
+
+
+@bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
+def edit(campaign_id: int):
+    campaign = load(campaign_id)
+    if request.method == "GET":
+        values = {"name": campaign.name, "list_id": campaign.list_id, "template": campaign.template}
+        return compose_page(campaign, values)
+    values = compose_values()
+    try:
+        service.update_campaign(db.session, campaign_id, values)
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+        return compose_page(campaign, values, error.status)
+    db.session.commit()
+    return redirect(url_for("campaigns.preview", campaign_id=campaign_id))
+
+
+@bp.post("/check")
+def check():
+    """The message editor's instant check: problems, or that all is well, as a page fragment."""
+    contact_list = db.session.get(ContactList, request.form.get("list_id", 0, type=int))
+    problem = None
+    if contact_list is None:
+        problem = _("Choose a contact list first.")
+    else:
+        try:
+            parse_template(request.form.get("template", ""), contact_list)
+        except TemplateError as error:
+            problem = _(error.message, **error.params)
+    return render_template("campaigns/_check.html", problem=problem)
+
+
+@bp.get("/<int:campaign_id>/preview")
+def preview(campaign_id: int):
+    campaign = load(campaign_id)
+    row = request.args.get("row", type=int)
+    page = max(request.args.get("page", 1, type=int), 1)
+    if row:  # jump to a row: the page that holds it
+        page = (max(row, 1) - 1) // PREVIEW_PER_PAGE + 1
+    try:
+        found = service.preview(
+            db.session, campaign_id, limit=PREVIEW_PER_PAGE, offset=(page - 1) * PREVIEW_PER_PAGE
+        )
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+        return redirect(url_for("campaigns.edit", campaign_id=campaign_id))
+    return render_template(
+        "campaigns/preview.html",
+        campaign=campaign,
+        found=found,
+        page=page,
+        per_page=PREVIEW_PER_PAGE,
+        first_row=(page - 1) * PREVIEW_PER_PAGE + 1,
+        max_length=MAX_MESSAGE_LENGTH,
+    )
+
+
+def options_page(campaign: Campaign, status: int = 200):
+    return render_template(
+        "campaigns/launch.html",
+        campaign=campaign,
+        options=json.loads(campaign.options_json),
+        apps=get_setting("apps", []),
+        estimate=estimate_text(
+            service.campaign_options(campaign), campaign.contact_list.contact_count
+        ),
+    ), status
+
+
+@bp.get("/<int:campaign_id>/launch")
+def launch(campaign_id: int):
+    return options_page(load(campaign_id))
+
+
+@bp.post("/<int:campaign_id>/estimate")
+def estimate(campaign_id: int):
+    """The plain-language estimate for the options being typed in (an htmx fragment)."""
+    campaign = load(campaign_id)
+    try:
+        options = parse_options(
+            forms.sending_options(request.form), json.loads(campaign.options_json)
+        )
+    except OptionsError as error:
+        return render_template(
+            "campaigns/_estimate.html", text=None, problem=_(error.message, **error.params)
+        )
+    pending = (
+        campaign.count_pending
+        if campaign.status != "draft"
+        else campaign.contact_list.contact_count
+    )
+    return render_template(
+        "campaigns/_estimate.html", text=estimate_text(options, pending), problem=None
+    )
+
+
+def estimate_text(options, recipients: int) -> str:
+    """ "≈ 2 h 10 min, finishes today at 17:40", in the reader's language and time zone."""
+    now = utcnow()
+    finish = estimate_finish(options, recipients, now)
+    if finish is None:
+        return _("Longer than a year at this pace: raise the rate or the daily limit.")
+    minutes = max(1, round((finish - now).total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        duration = _("%(d)s d %(h)s h", d=days, h=hours)
+    elif hours:
+        duration = _("%(h)s h %(m)s min", h=hours, m=minutes)
+    else:
+        duration = _("%(m)s min", m=minutes)
+    local_finish, local_now = finish.astimezone(get_timezone()), now.astimezone(get_timezone())
+    at = format_datetime(finish, "HH:mm")
+    if local_finish.date() == local_now.date():
+        when = _("finishes today at %(time)s", time=at)
+    elif (local_finish.date() - local_now.date()).days == 1:
+        when = _("finishes tomorrow at %(time)s", time=at)
+    else:
+        when = _("finishes %(date)s at %(time)s", date=format_datetime(finish, "d MMMM"), time=at)
+    return _(
+        "≈ %(duration)s for %(n)s messages, %(when)s", duration=duration, n=recipients, when=when
+    )
+
+
+@bp.post("/<int:campaign_id>/test")
+def test_send(campaign_id: int):
+    """Send the first contact's message to the user's own phone, now."""
+    try:
+        test = service.prepare_test(
+            db.session,
+            campaign_id,
+            request.form.get("phone", ""),
+            current_app.config["PHONE_DEFAULT_REGION"],
+        )
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+        return redirect(url_for("campaigns.launch", campaign_id=campaign_id))
+    gateway = build_gateway(current_app)
+    try:
+        result = gateway.send_message(test.phone, test.text, test.app)
+    finally:
+        gateway.close()
+    if result.sent:
+        flash(_("Test message sent to %(phone)s.", phone=test.phone), "success")
+    else:
+        reason = _(result.error) if result.error else result.outcome.value
+        flash(_("The test message was not sent: %(error)s", error=reason), "error")
+    return redirect(url_for("campaigns.launch", campaign_id=campaign_id))
+
+
+@bp.post("/<int:campaign_id>/start")
+def start(campaign_id: int):
+    campaign = load(campaign_id)
+    if request.form.get("confirm") != str(campaign.contact_list.contact_count):
+        flash(_("Tick the confirmation to launch the campaign."), "error")
+        return options_page(campaign, 400)
+    try:
+        service.update_campaign(db.session, campaign_id, forms.sending_options(request.form))
+        service.start_campaign(db.session, campaign_id)
+    except service.CampaignError as error:
+        db.session.rollback()
+        flash(refusal(error), "error")
+        return options_page(load(campaign_id), error.status)
+    db.session.commit()
+    flash(_("The campaign is launched."), "success")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+
+
+@bp.get("/<int:campaign_id>")
+def detail(campaign_id: int):
+    campaign = load(campaign_id)
+    return render_template("campaigns/detail.html", campaign=campaign, **progress_context(campaign))
+
+
+@bp.get("/<int:campaign_id>/progress")
+def progress(campaign_id: int):
+    """The live part of the campaign page, polled by htmx while the campaign runs."""
+    campaign = load(campaign_id)
+    return render_template(
+        "campaigns/_progress.html", campaign=campaign, **progress_context(campaign)
+    )
+
+
+def progress_context(campaign: Campaign) -> dict:
+    counts = service.counts(campaign)
+    done = counts["total"] - counts["pending"]
+    return {
+        "counts": counts,
+        "percent": int(100 * done / counts["total"]) if counts["total"] else 0,
+        "eta": service.campaign_eta(campaign),
+        "pause_reason": _(service.PAUSE_REASONS[campaign.pause_code])
+        if campaign.pause_code
+        else None,
+    }
+
+
+ACTIONS = {
+    "pause": service.pause_campaign,
+    "resume": service.resume_campaign,
+    "cancel": service.cancel_campaign,
+}
+
+
+@bp.post("/<int:campaign_id>/<any(pause, resume, cancel):action>")
+def act(campaign_id: int, action: str):
+    try:
+        ACTIONS[action](db.session, campaign_id)
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+    else:
+        db.session.commit()
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+
+
+@bp.post("/<int:campaign_id>/retry")
+def retry(campaign_id: int):
+    try:
+        service.retry_campaign(db.session, campaign_id, request.form.getlist("status"))
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+    else:
+        db.session.commit()
+        flash(_("The chosen recipients are queued again."), "success")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+
+
+def result_filters() -> tuple[str | None, str]:
+    status = request.args.get("status") or None
+    if status not in (None, *RESULT_STATUSES):
+        abort(400)
+    return status, request.args.get("q", "").strip()
+
+
+@bp.get("/<int:campaign_id>/results")
+def results(campaign_id: int):
+    campaign = load(campaign_id)
+    status, search = result_filters()
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows = results_page(
+        db.session,
+        campaign_id,
+        status=status,
+        search=search,
+        limit=RESULTS_PER_PAGE,
+        offset=(page - 1) * RESULTS_PER_PAGE,
+    )
+    return render_template(
+        "campaigns/results.html",
+        campaign=campaign,
+        rows=rows,
+        total=results_total(db.session, campaign, status=status, search=search),
+        status=status,
+        query=search,
+        page=page,
+        per_page=RESULTS_PER_PAGE,
+        statuses=RESULT_STATUSES,
+        columns=[
+            c
+            for c in list_columns(campaign.contact_list)
+            if c != campaign.contact_list.phone_column
+        ],
+    )
+
+
+@bp.get("/<int:campaign_id>/export.<any(csv, xlsx):file_format>")
+def export_results(campaign_id: int, file_format: str):
+    campaign = load(campaign_id)
+    status, search = result_filters()
+    return export.export_response(
+        db.session,
+        campaign,
+        file_format,
+        status=status,
+        search=search,
+        translate=_,
+        timezone=get_timezone(),
+    )

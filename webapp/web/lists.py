@@ -1,0 +1,153 @@
+"""Contact list pages: upload, map the columns, the import report, browse, delete; opt-outs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from .. import contacts
+from ..contacts import ImportFileError
+from ..extensions import db
+from ..models import ContactList
+from ..uploads import UploadStore
+
+bp = Blueprint("lists", __name__, url_prefix="/lists")
+PER_PAGE = 50
+
+
+def uploads() -> UploadStore:
+    return UploadStore(Path(current_app.instance_path) / "uploads")
+
+
+def import_error_text(error: ImportFileError) -> str:
+    return _(error.message, **error.params)
+
+
+@bp.get("/")
+def index():
+    lists = db.session.scalars(db.select(ContactList).order_by(ContactList.created_at.desc())).all()
+    return render_template("lists/index.html", lists=lists)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def upload():
+    if request.method == "GET":
+        return render_template("lists/upload.html")
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        flash(_("Choose a file to upload."), "error")
+        return render_template("lists/upload.html"), 400
+    saved = uploads().save(file, current_user.id)
+    return redirect(url_for("lists.mapping", upload_id=saved.id))
+
+
+@bp.route("/new/<upload_id>", methods=["GET", "POST"])
+def mapping(upload_id: str):
+    """Show the first rows and the detected phone column; on confirm, import the file."""
+    store = uploads()
+    upload = store.get(upload_id, current_user.id)
+    if upload is None:
+        flash(_("The uploaded file has expired. Upload it again."), "error")
+        return redirect(url_for("lists.upload"))
+    sheet = request.values.get("sheet") or None
+    try:
+        preview = contacts.preview_file(upload.path, upload.filename, sheet=sheet)
+    except ImportFileError as error:
+        store.discard(upload)
+        flash(import_error_text(error), "error")
+        return render_template("lists/upload.html"), error.status
+    if request.method == "GET" or "change_sheet" in request.form:
+        default_name = Path(upload.filename).stem
+        return render_template(
+            "lists/map.html", upload=upload, preview=preview, default_name=default_name
+        )
+    name = request.form.get("name", "").strip()[:200] or Path(upload.filename).stem
+    try:
+        report = contacts.import_contacts(
+            db.session.connection(),
+            upload.path,
+            upload.filename,
+            name=name,
+            phone_column=request.form.get("phone_column") or None,
+            sheet=preview.sheet,
+            region=current_app.config["PHONE_DEFAULT_REGION"],
+            created_by_id=current_user.id,
+        )
+    except ImportFileError as error:
+        db.session.rollback()
+        flash(import_error_text(error), "error")
+        return render_template(
+            "lists/map.html", upload=upload, preview=preview, default_name=name
+        ), error.status
+    db.session.commit()
+    store.discard(upload)
+    flash(_("The list is imported: %(n)s contacts.", n=report.stored), "success")
+    return redirect(url_for("lists.detail", list_id=report.list_id))
+
+
+def get_list(list_id: int) -> ContactList:
+    contact_list = db.session.get(ContactList, list_id)
+    if contact_list is None:
+        abort(404)
+    return contact_list
+
+
+@bp.get("/<int:list_id>")
+def detail(list_id: int):
+    contact_list = get_list(list_id)
+    query = request.args.get("q", "").strip()
+    page = max(request.args.get("page", 1, type=int), 1)
+    found = contacts.search_contacts(
+        db.session, list_id, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
+    rejects = contacts.list_rejects(db.session, list_id, limit=100, offset=0)
+    return render_template(
+        "lists/detail.html",
+        contact_list=contact_list,
+        columns=contacts.field_columns(contact_list),
+        found=found,
+        query=query,
+        page=page,
+        per_page=PER_PAGE,
+        rejects=rejects,
+    )
+
+
+@bp.get("/<int:list_id>/rejects.csv")
+def rejects_csv(list_id: int):
+    contact_list = get_list(list_id)
+    buffer = io.StringIO()
+    contacts.write_rejects_csv(db.session.connection(), list_id, buffer, _)
+    filename = f"rejects-{contact_list.id}.csv"
+    return Response(
+        buffer.getvalue().encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.post("/<int:list_id>/delete")
+def delete(list_id: int):
+    contact_list = get_list(list_id)
+    try:
+        contacts.delete_list(db.session, contact_list)
+    except contacts.ListInUseError:
+        flash(_("This list is used by campaigns: delete or keep them first."), "error")
+        return redirect(url_for("lists.detail", list_id=list_id))
+    db.session.commit()
+    flash(_("The list is deleted."), "success")
+    return redirect(url_for("lists.index"))

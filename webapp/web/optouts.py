@@ -1,0 +1,105 @@
+"""The opt-out list: numbers that must never be messaged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from .. import contacts
+from ..contacts import ImportFileError, InvalidPhoneError
+from ..extensions import db
+from ..models import OptOut
+from ..uploads import temporary_upload
+
+bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
+PER_PAGE = 100
+
+
+@bp.get("/")
+def index():
+    query = request.args.get("q", "").strip()
+    page = max(request.args.get("page", 1, type=int), 1)
+    condition = OptOut.phone.contains(query, autoescape=True) if query else True
+    total = db.session.scalar(select(func.count()).select_from(OptOut).where(condition))
+    opt_outs = db.session.scalars(
+        select(OptOut)
+        .where(condition)
+        .order_by(OptOut.created_at.desc(), OptOut.phone)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    return render_template(
+        "optouts.html", opt_outs=opt_outs, total=total, query=query, page=page, per_page=PER_PAGE
+    )
+
+
+@bp.post("/add")
+def add():
+    """Add the numbers typed in, one per line (or separated by commas)."""
+    raw_numbers = [
+        n.strip() for n in request.form.get("phones", "").replace(",", "\n").splitlines()
+    ]
+    region = current_app.config["PHONE_DEFAULT_REGION"]
+    phones, invalid = [], []
+    for raw in filter(None, raw_numbers):
+        try:
+            phones.append(contacts.normalize_phone(raw, region))
+        except InvalidPhoneError as error:
+            invalid.append(f"{raw} ({_(error.reason)})")
+    if invalid:
+        flash(
+            _("Not added, these numbers are not valid: %(list)s", list="; ".join(invalid)), "error"
+        )
+        return redirect(url_for("optouts.index"))
+    if not phones:
+        flash(_("Type at least one number."), "error")
+        return redirect(url_for("optouts.index"))
+    added = contacts.add_opt_outs(db.session.connection(), phones, request.form.get("note", ""))
+    db.session.commit()
+    flash(_("Added to the opt-out list: %(n)s.", n=added), "success")
+    return redirect(url_for("optouts.index"))
+
+
+@bp.post("/import")
+def import_file():
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        flash(_("Choose a file to upload."), "error")
+        return redirect(url_for("optouts.index"))
+    with temporary_upload(file, Path(current_app.instance_path) / "uploads") as path:
+        try:
+            report = contacts.import_opt_outs(
+                db.session.connection(),
+                path,
+                file.filename,
+                note=file.filename,
+                region=current_app.config["PHONE_DEFAULT_REGION"],
+            )
+        except ImportFileError as error:
+            db.session.rollback()
+            flash(_(error.message, **error.params), "error")
+            return redirect(url_for("optouts.index"))
+    db.session.commit()
+    flash(
+        _(
+            "Added to the opt-out list: %(n)s; already there: %(known)s; not valid: %(invalid)s.",
+            n=report.added,
+            known=report.already_opted_out,
+            invalid=report.invalid,
+        ),
+        "success",
+    )
+    return redirect(url_for("optouts.index"))
+
+
+@bp.post("/<phone>/remove")
+def remove(phone: str):
+    opt_out = db.session.get(OptOut, phone)
+    if opt_out is not None:
+        db.session.delete(opt_out)
+        db.session.commit()
+        flash(_("%(phone)s can receive messages again.", phone=phone), "success")
+    return redirect(url_for("optouts.index"))
