@@ -34,6 +34,7 @@ from bench.engine_bench import TOKEN, SandboxProcess, make_list, start
 from webapp import create_app
 from webapp.accounts import create_user
 from webapp.extensions import db
+from webapp.models import OutcomeTally, utcnow
 from webapp.sending import runner
 
 PASSWORD = "bench password"
@@ -58,6 +59,7 @@ def settle(app, campaign_id: int, recipients: int) -> None:
         )
         bound = first
         counts = {}
+        hour = utcnow().replace(minute=0, second=0, microsecond=0)
         for status, share in shares:
             size = int(recipients * share)
             db.session.execute(
@@ -71,6 +73,7 @@ def settle(app, campaign_id: int, recipients: int) -> None:
             )
             counts[f"count_{status}"] = size
             bound += size
+            db.session.add(OutcomeTally(hour=hour, status=status, count=size))
         db.session.execute(
             text(
                 "UPDATE campaigns SET status = 'paused', pause_code = 'user',"

@@ -8,7 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import update
 
 from webapp.extensions import db
-from webapp.models import Campaign, Contact, ContactList, OptOut, Recipient
+from webapp.models import (
+    Campaign,
+    Contact,
+    ContactList,
+    OptOut,
+    OutcomeTally,
+    Recipient,
+    utcnow,
+)
 
 
 def make_list(
@@ -66,7 +74,17 @@ def mark_recipients(campaign_id: int, phones: Iterable[str], status: str, **valu
         recipient.status = status
         for name, value in values.items():
             setattr(recipient, name, value)
+        if status in ("sent", "failed", "unknown", "skipped"):
+            tally_outcome(status)
     db.session.commit()
+
+
+def tally_outcome(status: str, count: int = 1) -> None:
+    """Count an outcome in this hour's tally, as the sender does."""
+    hour = utcnow().replace(minute=0, second=0, microsecond=0)
+    tally = db.session.get(OutcomeTally, (hour, status)) or OutcomeTally(hour=hour, status=status)
+    tally.count = (tally.count or 0) + count
+    db.session.add(tally)
 
 
 def set_campaign_status(campaign_id: int, status: str, **values: object) -> None:

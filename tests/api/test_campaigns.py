@@ -415,3 +415,14 @@ def test_texts_are_russian_unless_english_is_asked_for(api, started):
         assert re.search("[а-яё]", text, re.IGNORECASE), text
     english = api.post(f"/api/v1/campaigns/{started}/start", headers=EN).json["error"]
     assert english == "The campaign has already been started."
+
+
+def test_duplicate_and_delete_a_draft_over_the_api(api, campaign):
+    draft_id = campaign()["id"]
+    copy = api.post(f"/api/v1/campaigns/{draft_id}/duplicate")
+    assert copy.status_code == 201 and copy.json["status"] == "draft"
+    assert api.delete(f"/api/v1/campaigns/{copy.json['id']}").status_code == 204
+    assert api.get(f"/api/v1/campaigns/{copy.json['id']}").status_code == 404
+    api.post(f"/api/v1/campaigns/{draft_id}/start")
+    refused = api.delete(f"/api/v1/campaigns/{draft_id}")
+    assert refused.status_code == 409 and refused.json["error"]

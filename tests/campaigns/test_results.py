@@ -100,5 +100,5 @@ def test_pages_follow_each_other(session, campaign):
     ("status", "search"), [(None, ""), ("pending", ""), ("failed", ""), (None, "Мария")]
 )
 def test_an_export_reads_what_the_pages_show_in_the_same_order(session, campaign, status, search):
-    exported = list(iter_results(session, campaign.id, status=status, search=search, batch_size=1))
+    exported = list(iter_results(session, campaign.id, status=status, search=search))
     assert exported == results_page(session, campaign.id, status=status, search=search, limit=10)

@@ -4,10 +4,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from webapp.extensions import db
-from webapp.models import Recipient
+from webapp.models import OutcomeTally, Recipient
 from webapp.sending.sender import INTERRUPTED, Pause, Update
 
 from .conftest import phones
@@ -110,6 +110,18 @@ def test_record_writes_answers_and_counts_together(leased, store, read):
     counts = (campaign.count_pending, campaign.count_sent, campaign.count_failed)
     assert counts == (2, 1, 1)
     assert campaign.count_unknown == 1
+
+
+def test_record_tallies_outcomes_per_hour_for_the_dashboard(app, leased, store):
+    a, b, c = store.claim(leased, "me", 3, NOW, LATER)
+    store.record(leased, "me", [Update(a.id, "sent", sent_at=NOW), Update(b.id, "sent")], NOW)
+    store.record(leased, "me", [Update(c.id, "failed", error="x")], NOW + timedelta(minutes=1))
+    with app.app_context():
+        tallies = {(t.hour, t.status): t.count for t in db.session.scalars(select(OutcomeTally))}
+    assert tallies == {
+        (NOW.replace(minute=0, second=0, microsecond=0), "sent"): 2,
+        (NOW.replace(minute=0, second=0, microsecond=0), "failed"): 1,
+    }
 
 
 def test_record_ignores_recipients_no_longer_ours(leased, store, read):

@@ -169,3 +169,44 @@ def test_pause_resume_and_cancel(admin_client, draft, app):
 def test_campaign_list_shows_status_and_author(admin_client, draft):
     page = admin_client.get("/campaigns/").get_data(as_text=True)
     assert "Напоминание" in page and "admin@example.com" in page and "Черновик" in page
+
+
+def test_duplicate_makes_an_editable_draft_and_only_drafts_can_be_deleted(
+    admin_client, finished, app
+):
+    response = admin_client.post(f"/campaigns/{finished}/duplicate")
+    copy_id = int(re.search(r"/campaigns/(\d+)/edit", response.headers["Location"]).group(1))
+    with app.app_context():
+        original, copy = db.session.get(Campaign, finished), db.session.get(Campaign, copy_id)
+        assert (copy.status, copy.name) == ("draft", "Напоминание (копия)")
+        assert (copy.template, copy.options_json) == (original.template, original.options_json)
+    refused = admin_client.post(f"/campaigns/{finished}/delete", follow_redirects=True)
+    assert "alert-danger" in refused.get_data(as_text=True)
+    admin_client.post(f"/campaigns/{copy_id}/delete")
+    with app.app_context():
+        assert db.session.get(Campaign, copy_id) is None
+        assert db.session.get(Campaign, finished) is not None
+
+
+def test_hostile_names_are_text_on_every_page(admin_client, app, admin):
+    with app.app_context():
+        list_id = make_list(PHONES, [{"Имя": HOSTILE}] * 3, name=HOSTILE).id
+    response = admin_client.post(
+        "/campaigns/new", data={"name": HOSTILE, "list_id": list_id, "template": "{{ Имя }}"}
+    )
+    campaign_id = int(re.search(r"/campaigns/(\d+)/", response.headers["Location"]).group(1))
+    admin_client.post(f"/campaigns/{campaign_id}/start", data={"confirm": "3"})
+    pages = [
+        "/",
+        "/campaigns/",
+        f"/campaigns/{campaign_id}",
+        f"/campaigns/{campaign_id}/preview",
+        f"/campaigns/{campaign_id}/results",
+        "/lists/",
+        f"/lists/{list_id}",
+        f"/campaigns/{campaign_id}/edit",
+    ]
+    for path in pages:
+        page = admin_client.get(path).get_data(as_text=True)
+        assert HOSTILE not in page, path
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page, path

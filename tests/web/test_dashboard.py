@@ -20,9 +20,8 @@ def running_campaign(app, admin) -> int:
         )
         service.start_campaign(db.session, campaign.id)
         db.session.commit()
-        now = utcnow()
-        mark_recipients(campaign.id, PHONES[:2], "sent", sent_at=now)
-        mark_recipients(campaign.id, PHONES[2:], "failed", error="bad number", sent_at=now)
+        mark_recipients(campaign.id, PHONES[:2], "sent", sent_at=utcnow())
+        mark_recipients(campaign.id, PHONES[2:], "failed", error="bad number")
         return campaign.id
 
 

@@ -58,3 +58,37 @@ def test_oversized_upload_gets_a_clear_413_page(app, admin_client):
     response = admin_client.post("/login", data={"email": "x" * 4096})
     assert response.status_code == 413
     assert "Файл слишком большой" in response.get_data(as_text=True)
+
+
+def concrete(rule: str) -> str:
+    """A path matching ``rule``: whole numbers for ids, the first choice of an ``any``."""
+    rule = re.sub(r"<any\(([^,)]+)[^>]*>", r"\1", rule)
+    rule = re.sub(r"<int:[^>]+>", "1", rule)
+    return re.sub(r"<[^>]+>", "x", rule)
+
+
+def test_every_form_refuses_a_post_without_its_csrf_token(app_config, instance_path, admin):
+    from webapp import create_app
+
+    app = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").text)
+    client.post(
+        "/login",
+        data={
+            "email": "admin@example.com",
+            "password": "correct horse battery",
+            "csrf_token": token[1],
+        },
+    )
+    assert client.get("/").status_code == 200  # signed in, so only the token is missing below
+    forms = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "POST" in rule.methods and not rule.rule.startswith("/api/")
+    ]
+    assert len(forms) > 20
+    for path in forms:
+        response = client.post(concrete(path), data={"name": "x"})
+        assert response.status_code == 400, path
+        assert "Форма устарела" in response.text, path

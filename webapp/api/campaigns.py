@@ -101,6 +101,22 @@ def change_status(campaign_id: int, action: str):
     return campaign_json(campaign)
 
 
+@bp.post(f"{CAMPAIGN}/duplicate")
+def duplicate(campaign_id: int):
+    copy = service.duplicate_campaign(
+        db.session, campaign_id, name_suffix=_(service.COPY_SUFFIX), created_by_id=g.api_user.id
+    )
+    db.session.commit()
+    return campaign_json(copy), 201
+
+
+@bp.delete(CAMPAIGN)
+def delete(campaign_id: int):
+    service.delete_draft(db.session, campaign_id)
+    db.session.commit()
+    return "", 204
+
+
 @bp.post(f"{CAMPAIGN}/retry")
 def retry(campaign_id: int):
     campaign = service.retry_campaign(db.session, campaign_id, json_body().get("status"))
@@ -447,6 +463,18 @@ openapi.PATHS.update(
                 "requestBody": _JSON_BODY,
                 "responses": {"200": _CAMPAIGN_OK, **_errors(400, 404, 409, 415, 422)},
             },
+            "delete": {
+                "summary": "Delete a draft (a started campaign keeps its results)",
+                "parameters": [_ID_PARAMETER],
+                "responses": {"204": {"description": "Deleted"}, **_errors(404, 409)},
+            },
+        },
+        "/campaigns/{campaign_id}/duplicate": {
+            "post": {
+                "summary": "A new draft with the campaign's list, message and options",
+                "parameters": [_ID_PARAMETER],
+                "responses": {"201": _CAMPAIGN_OK, **_errors(404)},
+            }
         },
         "/campaigns/{campaign_id}/start": _transition_path(
             "Start a draft (scheduled when start_at is ahead)"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, exists, func, literal, select, text, update
+from sqlalchemy import Select, case, delete, exists, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from ..contacts import InvalidPhoneError, normalize_phone
@@ -68,6 +68,8 @@ START_REFUSED = N_("The campaign has already been started.")
 PAUSE_REFUSED = N_("Only a running or scheduled campaign can be paused.")
 RESUME_REFUSED = N_("Only a paused campaign can be resumed.")
 CANCEL_REFUSED = N_("The campaign has already ended.")
+DELETE_REFUSED = N_("Only a draft can be deleted; a started campaign keeps its results.")
+COPY_SUFFIX = N_("(copy)")
 RETRY_REFUSED = N_("Recipients can be retried when the campaign has completed or is paused.")
 NOTHING_TO_RETRY = N_("No recipient has the status to retry.")
 
@@ -187,6 +189,34 @@ def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, An
         # Conditional on the status seen: a start in between wins, and this edit is refused.
         _transition(session, campaign_id, (campaign.status,), EDIT_REFUSED, **values)
     return get_campaign(session, campaign_id)
+
+
+def duplicate_campaign(
+    session: Session, campaign_id: int, *, name_suffix: str, created_by_id: int | None = None
+) -> Campaign:
+    """A new draft with the campaign's list, message and sending options."""
+    original = get_campaign(session, campaign_id)
+    copy = Campaign(
+        name=f"{original.name} {name_suffix}"[:NAME_MAX_LENGTH],
+        list_id=original.list_id,
+        template=original.template,
+        options_json=original.options_json,
+        status="draft",
+        created_by_id=created_by_id,
+    )
+    session.add(copy)
+    session.flush()
+    return copy
+
+
+def delete_draft(session: Session, campaign_id: int) -> None:
+    """Delete a campaign that was never started; others keep their results (409)."""
+    result = session.execute(
+        delete(Campaign).where(Campaign.id == campaign_id, Campaign.status == "draft")
+    )
+    if result.rowcount == 0:
+        get_campaign(session, campaign_id)  # a 404 when it does not exist at all
+        raise CampaignConflict(DELETE_REFUSED)
 
 
 def start_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:

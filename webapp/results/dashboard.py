@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Campaign, Recipient
+from ..models import Campaign, OutcomeTally
 
 ACTIVE_STATUSES = ("running", "scheduled", "paused")
 OUTCOMES = ("sent", "failed", "unknown")
@@ -35,11 +35,11 @@ def today_totals(session: Session, timezone: str, now: datetime) -> dict[str, in
     """Recipients whose outcome came today (in ``timezone``), by outcome."""
     start = now.astimezone(ZoneInfo(timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = session.execute(
-        select(Recipient.status, func.count())
-        .where(Recipient.sent_at >= start, Recipient.status.in_(OUTCOMES))
-        .group_by(Recipient.status)
+        select(OutcomeTally.status, func.sum(OutcomeTally.count))
+        .where(OutcomeTally.hour >= start, OutcomeTally.status.in_(OUTCOMES))
+        .group_by(OutcomeTally.status)
     )
-    return {status: 0 for status in OUTCOMES} | dict(rows.all())
+    return {status: 0 for status in OUTCOMES} | {status: int(n) for status, n in rows}
 
 
 def daily_activity(session: Session, timezone: str, now: datetime) -> Activity:
@@ -48,29 +48,19 @@ def daily_activity(session: Session, timezone: str, now: datetime) -> Activity:
     today = now.astimezone(zone).date()
     days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
     since = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
-    # The database counts per UTC hour; hours then fold into local days here, which is right
-    # for every zone whose offset is whole hours (all of Russia's).
-    hour = _utc_hour(session)
     rows = session.execute(
-        select(hour, Recipient.status, func.count())
-        .where(Recipient.sent_at >= since, Recipient.status.in_(("sent", "failed")))
-        .group_by(hour, Recipient.status)
+        select(OutcomeTally.hour, OutcomeTally.status, OutcomeTally.count).where(
+            OutcomeTally.hour >= since, OutcomeTally.status.in_(("sent", "failed"))
+        )
     )
+    # Tallies are per UTC hour, so they fold into local days exactly in every zone whose
+    # offset is whole hours (all of Russia's).
     counts: dict[tuple, int] = {}
-    for bucket, status, count in rows:
-        moment = datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=UTC)
-        key = (moment.astimezone(zone).date(), status)
+    for hour, status, count in rows:
+        key = (hour.astimezone(zone).date(), status)
         counts[key] = counts.get(key, 0) + count
     return Activity(
         labels=[f"{day:%d.%m}" for day in days],
         sent=[counts.get((day, "sent"), 0) for day in days],
         failed=[counts.get((day, "failed"), 0) for day in days],
     )
-
-
-def _utc_hour(session: Session):
-    """``sent_at`` cut to its UTC hour, as text ``YYYY-MM-DD HH``."""
-    if session.get_bind().dialect.name == "postgresql":
-        utc = func.timezone("UTC", Recipient.sent_at)
-        return func.to_char(utc, "YYYY-MM-DD HH24")
-    return func.strftime("%Y-%m-%d %H", Recipient.sent_at)  # SQLite keeps UTC

@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -164,7 +165,7 @@ class SqlStore:
                 logger.warning(
                     "campaign %s: %s interrupted sends now unknown", campaign_id, orphaned
                 )
-                _count(conn, campaign_id, Counter(unknown=orphaned))
+                _count(conn, campaign_id, Counter(unknown=orphaned), now)
             row = conn.execute(
                 select(
                     campaigns.c.template,
@@ -265,7 +266,12 @@ class SqlStore:
                     .where(recipients.c.id.in_(refunds))
                     .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
                 )
-            _count(conn, campaign_id, Counter(u.status for u in answers if u.status != "pending"))
+            _count(
+                conn,
+                campaign_id,
+                Counter(u.status for u in answers if u.status != "pending"),
+                now,
+            )
             if pause:
                 conn.execute(
                     update(campaigns)
@@ -336,10 +342,21 @@ def _renew(conn: Connection, campaign_id: int, owner: str, until: datetime) -> b
     return bool(conn.execute(renewed).rowcount)
 
 
-def _count(conn: Connection, campaign_id: int, finished: Counter[str]) -> None:
-    """Move recipients that reached a final status out of ``count_pending``."""
+# Both SQLite and PostgreSQL speak this upsert.
+_TALLY = text(
+    "INSERT INTO outcome_tallies (hour, status, count) VALUES (:hour, :status, :count)"
+    " ON CONFLICT (hour, status) DO UPDATE SET count = outcome_tallies.count + excluded.count"
+).bindparams(bindparam("hour", type_=UTCDateTime()))
+
+
+def _count(conn: Connection, campaign_id: int, finished: Counter[str], now: datetime) -> None:
+    """Move recipients that reached a final status out of ``count_pending``, and tally them."""
     if not finished:
         return
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    conn.execute(
+        _TALLY, [{"hour": hour, "status": s, "count": n} for s, n in sorted(finished.items())]
+    )
     values = {
         f"count_{status}": campaigns.c[f"count_{status}"] + finished[status]
         for status in FINAL_STATUSES

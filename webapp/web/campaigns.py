@@ -319,6 +319,37 @@ def act(campaign_id: int, action: str):
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 
+@bp.post("/<int:campaign_id>/duplicate")
+def duplicate(campaign_id: int):
+    """A new draft from this campaign, to send the same message again or to another list."""
+    try:
+        copy = service.duplicate_campaign(
+            db.session,
+            campaign_id,
+            name_suffix=_(service.COPY_SUFFIX),
+            created_by_id=current_user.id,
+        )
+    except service.CampaignNotFound:
+        abort(404)
+    db.session.commit()
+    flash(_("A copy is ready to edit."), "success")
+    return redirect(url_for("campaigns.edit", campaign_id=copy.id))
+
+
+@bp.post("/<int:campaign_id>/delete")
+def delete(campaign_id: int):
+    try:
+        service.delete_draft(db.session, campaign_id)
+    except service.CampaignNotFound:
+        abort(404)
+    except service.CampaignError as error:
+        flash(refusal(error), "error")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    db.session.commit()
+    flash(_("The draft is deleted."), "success")
+    return redirect(url_for("campaigns.index"))
+
+
 @bp.post("/<int:campaign_id>/retry")
 def retry(campaign_id: int):
     try:

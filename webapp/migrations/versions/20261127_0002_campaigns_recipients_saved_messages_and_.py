@@ -1,8 +1,8 @@
-"""campaigns, recipients and saved messages
+"""campaigns, recipients, saved messages and outcome tallies
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 07:06:53.162258
+Create Date: 2026-11-27 07:31:24.465431
 
 """
 from alembic import op
@@ -17,6 +17,12 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('outcome_tallies',
+    sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('hour', 'status')
+    )
     op.create_table('message_templates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -79,13 +85,11 @@ def upgrade():
     with op.batch_alter_table('recipients', schema=None) as batch_op:
         batch_op.create_index('ix_recipients_campaign_id', ['campaign_id', 'id'], unique=False)
         batch_op.create_index('ix_recipients_campaign_status', ['campaign_id', 'status', 'id'], unique=False)
-        batch_op.create_index('ix_recipients_sent_at', ['sent_at'], unique=False)
 
 
 
 def downgrade():
     with op.batch_alter_table('recipients', schema=None) as batch_op:
-        batch_op.drop_index('ix_recipients_sent_at')
         batch_op.drop_index('ix_recipients_campaign_status')
         batch_op.drop_index('ix_recipients_campaign_id')
 
@@ -95,3 +99,4 @@ def downgrade():
 
     op.drop_table('campaigns')
     op.drop_table('message_templates')
+    op.drop_table('outcome_tallies')
