@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -99,19 +100,22 @@ def result_table(
         translate(N_("Time")),
     ]
     labels = {key: translate(label) for key, label in STATUS_LABELS.items()}
+    # Errors repeat across a campaign, so each is translated once, not once a row.
+    error_text = functools.lru_cache(maxsize=1024)(translate)
 
     def rows() -> Iterator[list[object]]:
         for row in iter_results(session, campaign.id, status=status, search=search):
+            fields = row.fields
             yield [
                 row.phone,
                 labels.get(row.status, row.status),
-                *(row.fields.get(column, "") for column in columns),
+                *[fields.get(column, "") for column in columns],
                 row.message,
                 row.message_id,
                 row.gateway_status,
-                translate(row.error) if row.error else "",
+                error_text(row.error) if row.error else "",
                 row.attempts,
-                row.sent_at and f"{row.sent_at.astimezone(timezone):%Y-%m-%d %H:%M:%S}",
+                row.sent_at and row.sent_at.astimezone(timezone).isoformat(" ", "seconds")[:19],
             ]
 
     return header, rows()
