@@ -30,8 +30,9 @@ def test_dashboard_shows_running_campaigns_todays_totals_and_the_chart(app, admi
     page = admin_client.get("/").get_data(as_text=True)
     assert "Акция" in page
     assert re.search(r'data-today="sent">2<', page) and re.search(r'data-today="failed">1<', page)
-    sent = json.loads(re.search(r"data-sent='([^']+)'", page).group(1))
-    assert len(sent) == 14 and sent[-1] == 2
+    by_day, by_hour = (json.loads(s) for s in re.findall(r"data-sent='([^']+)'", page))
+    assert len(by_day) == 14 and by_day[-1] == 2
+    assert len(by_hour) == 24 and by_hour[-1] == 2
     assert "Песочница" in page  # no token: the gateway tile says so
 
 

@@ -14,6 +14,7 @@ from ..models import Campaign, OutcomeTally
 ACTIVE_STATUSES = ("running", "scheduled", "paused")
 OUTCOMES = ("sent", "failed", "unknown")
 CHART_DAYS = 14
+CHART_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -63,4 +64,22 @@ def daily_activity(session: Session, timezone: str, now: datetime) -> Activity:
         labels=[f"{day:%d.%m}" for day in days],
         sent=[counts.get((day, "sent"), 0) for day in days],
         failed=[counts.get((day, "failed"), 0) for day in days],
+    )
+
+
+def hourly_activity(session: Session, timezone: str, now: datetime) -> Activity:
+    """Messages sent and failed in each of the last ``CHART_HOURS`` hours."""
+    zone = ZoneInfo(timezone)
+    last = now.replace(minute=0, second=0, microsecond=0)
+    hours = [last - timedelta(hours=n) for n in range(CHART_HOURS - 1, -1, -1)]
+    rows = session.execute(
+        select(OutcomeTally.hour, OutcomeTally.status, OutcomeTally.count).where(
+            OutcomeTally.hour >= hours[0], OutcomeTally.status.in_(("sent", "failed"))
+        )
+    )
+    counts = {(hour, status): count for hour, status, count in rows}
+    return Activity(
+        labels=[f"{hour.astimezone(zone):%H:00}" for hour in hours],
+        sent=[counts.get((hour, "sent"), 0) for hour in hours],
+        failed=[counts.get((hour, "failed"), 0) for hour in hours],
     )

@@ -37,7 +37,10 @@ def index():
         "index.html",
         campaigns=dashboard.active_campaigns(db.session),
         totals=dashboard.today_totals(db.session, timezone, now),
-        activity=dashboard.daily_activity(db.session, timezone, now),
+        charts={
+            "days": dashboard.daily_activity(db.session, timezone, now),
+            "hours": dashboard.hourly_activity(db.session, timezone, now),
+        },
         gateway=gateway_settings(current_app.config),
         account_problem=db.session.scalar(
             select(Campaign)
