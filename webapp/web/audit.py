@@ -29,12 +29,14 @@ def audit(
     user: User | None = None,
     email: str = "",
 ) -> None:
-    """Record ``action`` by the signed-in user or API key owner (or ``user``, or an e-mail
-    typed at sign-in) from the client's address; the view's own commit stores it."""
-    user = user or g.get("api_user") or (current_user if current_user.is_authenticated else None)
-    actor = Actor.of(user, request.remote_addr or "")
-    if user is None:
-        actor = Actor(email=normalize_email(email), ip=actor.ip)
+    """Record ``action`` by the signed-in user or API key owner (or ``user``, or the account an
+    e-mail typed at sign-in names) from the client's address; the view's commit stores it."""
+    ip = request.remote_addr or ""
+    if email:
+        actor = Actor(email=normalize_email(email), ip=ip)
+    else:
+        signed_in = current_user if current_user.is_authenticated else None
+        actor = Actor.of(user or g.get("api_user") or signed_in, ip)
     record(actor, action, target, details)
 
 
