@@ -102,3 +102,11 @@ def audit_events(action: str | None = None) -> list[AuditEvent]:
     if action is not None:
         query = query.where(AuditEvent.action == action)
     return list(db.session.scalars(query))
+
+
+def audit_trail(action: str | None = None) -> list[tuple]:
+    """(action, actor e-mail, address, target type, target id, details) of each event."""
+    return [
+        (e.action, e.actor_email, e.ip, e.target_type, e.target_id, json.loads(e.details_json))
+        for e in audit_events(action)
+    ]

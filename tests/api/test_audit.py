@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import ADMIN_EMAIL
-from tests.factories import audit_events, make_list, make_opt_outs, mark_recipients
+from tests.factories import audit_trail, make_list, make_opt_outs, mark_recipients
 from webapp.accounts import create_api_key
-from webapp.audit import ACTIONS, details
+from webapp.audit import ACTIONS
 from webapp.extensions import db
 from webapp.models import AuditEvent, OptOut, User
 
@@ -38,10 +38,7 @@ def member_api(app, member):
 
 def trail(app, action: str | None = None) -> list[tuple]:
     with app.app_context():
-        return [
-            (e.action, e.actor_email, e.ip, e.target_type, e.target_id, details(e))
-            for e in audit_events(action)
-        ]
+        return audit_trail(action)
 
 
 def test_campaign_actions_over_the_api_are_recorded(app, api):

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, MEMBER_EMAIL, PASSWORD, sign_in
-from tests.factories import audit_events, make_list, make_opt_outs, mark_recipients
-from webapp.audit import details
+from tests.factories import audit_events, audit_trail, make_list, make_opt_outs, mark_recipients
 from webapp.extensions import db
 from webapp.models import ApiKey, AuditEvent, Campaign, OptOut, User
 
@@ -43,12 +42,8 @@ def member_browser(app, member):
 
 
 def trail(app, action: str | None = None) -> list[tuple]:
-    """(action, actor e-mail, address, target type, target id, details) of each event."""
     with app.app_context():
-        return [
-            (e.action, e.actor_email, e.ip, e.target_type, e.target_id, details(e))
-            for e in audit_events(action)
-        ]
+        return audit_trail(action)
 
 
 def test_sign_ins_and_failed_ones_are_recorded_with_the_address(app, browser, admin):
