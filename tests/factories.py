@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from webapp.extensions import db
 from webapp.models import (
+    AuditEvent,
     Campaign,
     Contact,
     ContactList,
@@ -93,3 +94,19 @@ def set_campaign_status(campaign_id: int, status: str, **values: object) -> None
         update(Campaign).where(Campaign.id == campaign_id).values(status=status, **values)
     )
     db.session.commit()
+
+
+def audit_events(action: str | None = None) -> list[AuditEvent]:
+    """The audit trail, oldest first, of one ``action`` or of all."""
+    query = db.select(AuditEvent).order_by(AuditEvent.id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    return list(db.session.scalars(query))
+
+
+def audit_trail(action: str | None = None) -> list[tuple]:
+    """(action, actor e-mail, address, target type, target id, details) of each event."""
+    return [
+        (e.action, e.actor_email, e.ip, e.target_type, e.target_id, json.loads(e.details_json))
+        for e in audit_events(action)
+    ]

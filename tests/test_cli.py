@@ -1,3 +1,5 @@
+from tests.factories import audit_events
+from webapp.audit import details
 from webapp.extensions import db
 from webapp.models import User
 
@@ -42,3 +44,15 @@ def test_api_keys_are_stored_hashed(runner, app):
 def test_create_api_key_for_an_unknown_user_fails_clearly(runner, app):
     result = runner.invoke(args=["create-api-key", "ghost@shop.ru"])
     assert result.exit_code != 0 and "No user" in result.output
+
+
+def test_users_and_keys_made_on_the_command_line_are_in_the_audit_trail(runner, app):
+    runner.invoke(args=["create-user", "crm@shop.ru", "--password", "long password"])
+    key = runner.invoke(args=["create-api-key", "crm@shop.ru"]).output.strip().splitlines()[-1]
+    with app.app_context():
+        user_id = str(db.session.scalar(db.select(User.id)))
+        trail = [(e.action, e.actor_email, e.target_id, details(e)) for e in audit_events()]
+    assert trail == [
+        ("user_created", "", user_id, {"email": "crm@shop.ru", "role": "member"}),
+        ("api_key_created", "", user_id, {"prefix": key[:12]}),
+    ]

@@ -13,6 +13,7 @@ from . import api, cli, config, database, errors, languages, logs, security, web
 from .extensions import csrf, login_manager
 from .sending import factory as gateway_factory
 from .sending import runner as sender_runner
+from .url_numbers import IdConverter
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -56,6 +57,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added: they all use it
     web.init_app(app)
     api.init_app(app)
 

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from . import audit
 from .accounts import AccountError, create_api_key, create_user, find_user
 from .extensions import db
 
@@ -21,6 +22,7 @@ def create_user_command(email: str, password: str, admin: bool) -> None:
         user = create_user(email, password, role="admin" if admin else "member")
     except AccountError as error:
         raise click.ClickException(str(error)) from None
+    audit.record(audit.Actor(), "user_created", ("user", user), audit.user_facts(user))
     db.session.commit()
     click.echo(f"Created {user.role} {user.email}")
 
@@ -35,6 +37,7 @@ def create_api_key_command(email: str, name: str) -> None:
     if user is None:
         raise click.ClickException(f"No user with e-mail {email}")
     key = create_api_key(user, name)
+    audit.record(audit.Actor(), "api_key_created", ("user", user.id), {"prefix": key[:12]})
     db.session.commit()
     click.echo(f"API key for {user.email} (store it now, it is not shown again):")
     click.echo(key)

@@ -73,7 +73,7 @@ def test_opt_outs_api(api):
     assert invalid.status_code == 422 and invalid.json["invalid"][0]["value"] == "12345"
     assert api.get("/api/v1/opt-outs").json["items"][0]["phone"] == "79243555100"
     assert post_list(api).json["opted_out"] == 1
-    assert api.delete("/api/v1/opt-outs/79243555100").status_code == 204
+    assert api.delete("/api/v1/opt-outs/79243555100?reason=asked").status_code == 204
     assert api.get("/api/v1/opt-outs").json["total"] == 0
 
 

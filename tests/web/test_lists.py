@@ -101,7 +101,7 @@ def test_opt_outs_are_added_normalized_and_removed(admin_client, app):
         assert set(db.session.scalars(db.select(OptOut.phone))) == {"79243555100", "79243555101"}
     bad = admin_client.post("/opt-outs/add", data={"phones": "12"}, follow_redirects=True)
     assert "не добавлены" in bad.get_data(as_text=True).lower()
-    admin_client.post("/opt-outs/79243555100/remove")
+    admin_client.post("/opt-outs/79243555100/remove", data={"reason": "asked again"})
     with app.app_context():
         assert set(db.session.scalars(db.select(OptOut.phone))) == {"79243555101"}
 

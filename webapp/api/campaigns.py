@@ -14,6 +14,7 @@ from flask import current_app, g, request
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 
+from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.options import OPTION_NAMES
 from ..campaigns.service import CampaignError
@@ -24,6 +25,7 @@ from ..results import export
 from ..results.queries import RESULT_STATUSES, ResultRow, results_page, results_total
 from ..sending.factory import build_gateway
 from ..settings import sending_defaults
+from ..web.audit import audit
 from . import bp, openapi
 from .helpers import ApiError, json_body, page_args, paged
 
@@ -97,6 +99,7 @@ def update_campaign(campaign_id: int):
 @bp.post(f"{CAMPAIGN}/<any({', '.join(_TRANSITIONS)}):action>")
 def change_status(campaign_id: int, action: str):
     campaign = _TRANSITIONS[action](db.session, campaign_id)
+    audit(CAMPAIGN_ACTIONS[action], ("campaign", campaign_id))
     db.session.commit()
     return campaign_json(campaign)
 
@@ -119,7 +122,9 @@ def delete(campaign_id: int):
 
 @bp.post(f"{CAMPAIGN}/retry")
 def retry(campaign_id: int):
-    campaign = service.retry_campaign(db.session, campaign_id, json_body().get("status"))
+    statuses = json_body().get("status")
+    campaign = service.retry_campaign(db.session, campaign_id, statuses)
+    audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
     db.session.commit()
     return campaign_json(campaign)
 

@@ -10,8 +10,7 @@ from sqlalchemy import Select, func, select
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import db
-
-MAX_PER_PAGE = 1000
+from ..url_numbers import MAX_PER_PAGE, page_arg
 
 
 class ApiError(HTTPException):
@@ -35,13 +34,13 @@ def json_body() -> dict:
 
 def page_args() -> tuple[int, int]:
     """``page`` and ``per_page`` from the query string, validated."""
+    page = page_arg()
     try:
-        page = int(request.args.get("page", 1))
         per_page = int(request.args.get("per_page", 50))
     except ValueError:
-        raise ApiError(400, "'page' and 'per_page' must be whole numbers.") from None
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(400, f"'page' must be ≥ 1 and 'per_page' between 1 and {MAX_PER_PAGE}.")
+        raise ApiError(400, "'per_page' must be a whole number.") from None
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ApiError(400, f"'per_page' must be between 1 and {MAX_PER_PAGE}.")
     return page, per_page
 
 

@@ -9,10 +9,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import contacts
+from ..audit import list_facts
 from ..contacts import ImportFileError, InvalidPhoneError
 from ..extensions import db
 from ..models import ContactList, OptOut
 from ..uploads import temporary_upload
+from ..web.audit import audit
 from . import bp, openapi
 from .helpers import ApiError, json_body, page_args, paged
 
@@ -101,10 +103,12 @@ def list_rejects(list_id: int):
 
 @bp.delete("/lists/<int:list_id>")
 def delete_list(list_id: int):
+    contact_list = get_list(list_id)
     try:
-        contacts.delete_list(db.session, get_list(list_id))
+        contacts.delete_list(db.session, contact_list)
     except contacts.ListInUseError:
         raise ApiError(409, "Campaigns use this list: delete them first.") from None
+    audit("list_deleted", ("contact_list", list_id), list_facts(contact_list))
     db.session.commit()
     return "", 204
 
@@ -138,17 +142,25 @@ def add_opt_outs():
             invalid.append({"value": raw, "reason": _(error.reason)})
     if invalid:
         raise ApiError(422, "Some numbers are not valid; nothing was added.", invalid=invalid)
-    added = contacts.add_opt_outs(db.session.connection(), normalized, str(body.get("note", "")))
+    note = str(body.get("note", ""))
+    added = contacts.add_opt_outs(db.session.connection(), normalized, note)
+    audit("opt_outs_added", ("opt_out", None), {"added": added, "note": note})
     db.session.commit()
     return {"added": added, "phones": normalized}, 201
 
 
 @bp.delete("/opt-outs/<phone>")
 def remove_opt_out(phone: str):
+    """Allow messages to a number again, saying why: ``?reason=`` or ``{"reason": "..."}``."""
+    body = request.get_json(silent=True) if request.is_json else None
+    reason = request.args.get("reason") or (body.get("reason") if isinstance(body, dict) else None)
+    if not isinstance(reason, str) or not reason.strip():
+        raise ApiError(422, "Say why the number may receive messages again: send 'reason'.")
     opt_out = db.session.get(OptOut, phone)
     if opt_out is None:
         raise ApiError(404, f"{phone} is not on the opt-out list.")
     db.session.delete(opt_out)
+    audit("opt_out_removed", ("opt_out", phone), {"reason": reason.strip(), "note": opt_out.note})
     db.session.commit()
     return "", 204
 
@@ -306,11 +318,28 @@ openapi.PATHS.update(
         },
         "/opt-outs/{phone}": {
             "delete": {
-                "summary": "Allow messages to a number again",
+                "summary": "Allow messages to a number again, saying why (kept in the audit trail)",
                 "parameters": [
-                    {"name": "phone", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {"name": "phone", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "reason",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "Why; required here or as 'reason' in a JSON body",
+                    },
                 ],
-                "responses": {"204": {"description": "Removed"}, **openapi.errors(401, 404)},
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"reason": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"204": {"description": "Removed"}, **openapi.errors(401, 404, 422)},
             }
         },
     }

@@ -10,7 +10,7 @@ from ..accounts import has_users
 from ..extensions import db, login_manager
 from ..models import User
 from ..settings import gateway_settings
-from . import auth, campaigns, lists, main, optouts, saved_messages, settings
+from . import audit, auth, campaigns, lists, main, optouts, saved_messages, settings
 
 # Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "switch_language"}
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(optouts.bp)
     app.register_blueprint(saved_messages.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(audit.bp)
     app.before_request(require_sign_in)
     app.jinja_env.globals["nav_items"] = main.nav_items
     app.jinja_env.globals["sandbox_mode"] = lambda: gateway_settings(current_app.config).use_sandbox

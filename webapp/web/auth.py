@@ -21,7 +21,9 @@ from ..accounts import (
     has_users,
     sign_in,
 )
+from ..audit import user_facts
 from ..extensions import db
+from .audit import audit
 
 bp = Blueprint("auth", __name__)
 
@@ -66,10 +68,12 @@ def login():
             flash(_(error.message, **error.params), "error")
             status = 429
         except AccountError as error:
+            audit("sign_in_failed", email=form.email.data)
             db.session.commit()  # keep the failure: it counts towards throttling
             flash(_(error.message, **error.params), "error")
             status = 401
         else:
+            audit("sign_in", user=user)
             db.session.commit()
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
@@ -89,6 +93,7 @@ def setup():
         except AccountError as error:
             flash(_(error.message, **error.params), "error")
         else:
+            audit("user_created", ("user", user), user_facts(user), user=user)
             db.session.commit()
             login_user(user)
             flash(_("Administrator created. Welcome!"), "success")

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.eta import estimate_finish
 from ..campaigns.options import OptionsError, parse_options
@@ -32,7 +33,9 @@ from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
 from ..settings import get_setting, sending_defaults
+from ..url_numbers import page_arg, parse_id
 from . import forms
+from .audit import audit
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 PREVIEW_PER_PAGE = 20
@@ -81,8 +84,8 @@ def compose_page(campaign: Campaign | None, values: dict, status: int = 200):
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     if request.method == "GET":
-        values = {"list_id": request.args.get("list_id", type=int), "name": "", "template": ""}
-        saved = db.session.get(MessageTemplate, request.args.get("template_id", 0, type=int))
+        values = {"list_id": request.args.get("list_id", type=parse_id), "name": "", "template": ""}
+        saved = db.session.get(MessageTemplate, request.args.get("template_id", 0, type=parse_id))
         if saved is not None:
             values.update(name=saved.name, template=saved.body)
         return compose_page(None, values)
@@ -101,7 +104,7 @@ def new():
 def compose_values() -> dict:
     return {
         "name": request.form.get("name", "").strip(),
-        "list_id": request.form.get("list_id", type=int),
+        "list_id": request.form.get("list_id", type=parse_id),
         "template": request.form.get("template", "").replace("\r\n", "\n"),
     }
 
@@ -125,7 +128,7 @@ def edit(campaign_id: int):
 @bp.post("/check")
 def check():
     """The message editor's instant check: problems, or that all is well, as a page fragment."""
-    contact_list = db.session.get(ContactList, request.form.get("list_id", 0, type=int))
+    contact_list = db.session.get(ContactList, request.form.get("list_id", 0, type=parse_id))
     problem = None
     if contact_list is None:
         problem = _("Choose a contact list first.")
@@ -140,10 +143,9 @@ def check():
 @bp.get("/<int:campaign_id>/preview")
 def preview(campaign_id: int):
     campaign = load(campaign_id)
-    row = request.args.get("row", type=int)
-    page = max(request.args.get("page", 1, type=int), 1)
-    if row:  # jump to a row: the page that holds it
-        page = (max(row, 1) - 1) // PREVIEW_PER_PAGE + 1
+    page = page_arg()
+    if request.args.get("row"):  # jump to a row: the page that holds it
+        page = (page_arg("row") - 1) // PREVIEW_PER_PAGE + 1
     try:
         found = service.preview(
             db.session, campaign_id, limit=PREVIEW_PER_PAGE, offset=(page - 1) * PREVIEW_PER_PAGE
@@ -268,6 +270,7 @@ def start(campaign_id: int):
         db.session.rollback()
         flash(refusal(error), "error")
         return options_page(load(campaign_id), error.status)
+    audit("campaign_started", ("campaign", campaign_id))
     db.session.commit()
     flash(_("The campaign is launched."), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
@@ -315,6 +318,7 @@ def act(campaign_id: int, action: str):
     except service.CampaignError as error:
         flash(refusal(error), "error")
     else:
+        audit(CAMPAIGN_ACTIONS[action], ("campaign", campaign_id))
         db.session.commit()
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
@@ -352,11 +356,13 @@ def delete(campaign_id: int):
 
 @bp.post("/<int:campaign_id>/retry")
 def retry(campaign_id: int):
+    statuses = request.form.getlist("status")
     try:
-        service.retry_campaign(db.session, campaign_id, request.form.getlist("status"))
+        service.retry_campaign(db.session, campaign_id, statuses)
     except service.CampaignError as error:
         flash(refusal(error), "error")
     else:
+        audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
         db.session.commit()
         flash(_("The chosen recipients are queued again."), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
@@ -373,7 +379,7 @@ def result_filters() -> tuple[str | None, str]:
 def results(campaign_id: int):
     campaign = load(campaign_id)
     status, search = result_filters()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows = results_page(
         db.session,
         campaign_id,

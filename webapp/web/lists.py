@@ -20,10 +20,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import contacts
+from ..audit import list_facts
 from ..contacts import ImportFileError
 from ..extensions import db
 from ..models import ContactList
 from ..uploads import UploadStore
+from ..url_numbers import page_arg
+from .audit import audit
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
 PER_PAGE = 50
@@ -110,7 +113,7 @@ def get_list(list_id: int) -> ContactList:
 def detail(list_id: int):
     contact_list = get_list(list_id)
     query = request.args.get("q", "").strip()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     found = contacts.search_contacts(
         db.session, list_id, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
@@ -148,6 +151,7 @@ def delete(list_id: int):
     except contacts.ListInUseError:
         flash(_("This list is used by campaigns: delete or keep them first."), "error")
         return redirect(url_for("lists.detail", list_id=list_id))
+    audit("list_deleted", ("contact_list", list_id), list_facts(contact_list))
     db.session.commit()
     flash(_("The list is deleted."), "success")
     return redirect(url_for("lists.index"))

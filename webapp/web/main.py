@@ -27,6 +27,7 @@ def nav_items() -> list[tuple[str, str]]:
     ]
     if current_user.is_admin:
         items.append(("settings.index", _("Settings")))
+        items.append(("audit.index", _("Audit log")))
     return items
 
 

@@ -13,15 +13,18 @@ from ..contacts import ImportFileError, InvalidPhoneError
 from ..extensions import db
 from ..models import OptOut
 from ..uploads import temporary_upload
+from ..url_numbers import page_arg
+from .audit import audit
 
 bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
 PER_PAGE = 100
+REASON_MAX_LENGTH = 500
 
 
 @bp.get("/")
 def index():
     query = request.args.get("q", "").strip()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     condition = OptOut.phone.contains(query, autoescape=True) if query else True
     total = db.session.scalar(select(func.count()).select_from(OptOut).where(condition))
     opt_outs = db.session.scalars(
@@ -57,7 +60,9 @@ def add():
     if not phones:
         flash(_("Type at least one number."), "error")
         return redirect(url_for("optouts.index"))
-    added = contacts.add_opt_outs(db.session.connection(), phones, request.form.get("note", ""))
+    note = request.form.get("note", "")
+    added = contacts.add_opt_outs(db.session.connection(), phones, note)
+    audit("opt_outs_added", ("opt_out", None), {"added": added, "note": note})
     db.session.commit()
     flash(_("Added to the opt-out list: %(n)s.", n=added), "success")
     return redirect(url_for("optouts.index"))
@@ -82,6 +87,7 @@ def import_file():
             db.session.rollback()
             flash(_(error.message, **error.params), "error")
             return redirect(url_for("optouts.index"))
+    audit("opt_outs_added", ("opt_out", None), {"added": report.added, "file": file.filename})
     db.session.commit()
     flash(
         _(
@@ -97,9 +103,14 @@ def import_file():
 
 @bp.post("/<phone>/remove")
 def remove(phone: str):
+    reason = request.form.get("reason", "").strip()[:REASON_MAX_LENGTH]
+    if not reason:
+        flash(_("Say why %(phone)s may receive messages again.", phone=phone), "error")
+        return redirect(url_for("optouts.index"))
     opt_out = db.session.get(OptOut, phone)
     if opt_out is not None:
         db.session.delete(opt_out)
+        audit("opt_out_removed", ("opt_out", phone), {"reason": reason, "note": opt_out.note})
         db.session.commit()
         flash(_("%(phone)s can receive messages again.", phone=phone), "success")
     return redirect(url_for("optouts.index"))

@@ -9,11 +9,13 @@ from sqlalchemy import select
 
 from .. import logs
 from ..accounts import ROLES, AccountError, create_api_key, create_user
+from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
 from ..extensions import db
 from ..models import ApiKey, User
 from ..settings import gateway_settings, get_setting, sending_defaults, set_setting
 from . import forms
+from .audit import audit
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -27,6 +29,18 @@ def only_admins():
 def masked(token: str | None) -> str:
     """Enough of a token to recognise it, never enough to use it."""
     return f"••••{token[-4:]}" if token and len(token) > 8 else ("••••" if token else "")
+
+
+def changes(before: dict, after: dict) -> dict:
+    """What a save changed, for the audit trail; of the token only that it was set or removed."""
+    changed = {
+        key: after.get(key)
+        for key in sorted(before.keys() | after.keys())
+        if key != "token" and before.get(key) != after.get(key)
+    }
+    if before.get("token") != after.get("token"):
+        changed["token"] = "set" if after.get("token") else "removed"
+    return changed
 
 
 @bp.get("/")
@@ -64,6 +78,7 @@ def save_gateway():
         if app_id:
             apps.append({"id": int(app_id), "label": label.strip()})
     gateway = get_setting("gateway", {})
+    before = {**gateway, "apps": get_setting("apps", [])}
     if token := form.get("token", "").strip():
         gateway["token"] = token
         logs.add_secret(token)
@@ -72,6 +87,7 @@ def save_gateway():
     gateway.update(base_url=base_url or None, sandbox=bool(form.get("sandbox")))
     set_setting("gateway", gateway)
     set_setting("apps", apps)
+    audit("gateway_changed", ("settings", "gateway"), changes(before, {**gateway, "apps": apps}))
     db.session.commit()
     flash(_("Gateway settings saved."), "success")
     return redirect(url_for("settings.index"))
@@ -102,6 +118,7 @@ def add_user():
     except AccountError as error:
         flash(_(error.message, **error.params), "error")
         return redirect(url_for("settings.index"))
+    audit("user_created", ("user", user), user_facts(user))
     db.session.commit()
     flash(_("User %(email)s added.", email=user.email), "success")
     return redirect(url_for("settings.index"))
@@ -116,6 +133,7 @@ def delete_user(user_id: int):
         flash(_("You cannot delete yourself."), "error")
         return redirect(url_for("settings.index"))
     db.session.delete(user)
+    audit("user_deleted", ("user", user_id), user_facts(user))
     db.session.commit()
     flash(_("User %(email)s deleted.", email=user.email), "success")
     return redirect(url_for("settings.index"))
@@ -124,6 +142,7 @@ def delete_user(user_id: int):
 @bp.post("/api-keys")
 def add_api_key():
     key = create_api_key(current_user, request.form.get("name", "").strip()[:100])
+    audit("api_key_created", ("user", current_user.id), {"prefix": key[:12]})
     db.session.commit()
     # Shown once on the page that follows; only its hash is kept.
     return render_template("settings/new_key.html", key=key)
@@ -135,6 +154,7 @@ def delete_api_key(key_id: int):
     if key is None or key.user_id != current_user.id:
         abort(404)
     db.session.delete(key)
+    audit("api_key_revoked", ("user", key.user_id), {"key_id": key_id, "prefix": key.prefix})
     db.session.commit()
     flash(_("API key revoked."), "success")
     return redirect(url_for("settings.index"))

@@ -1,0 +1,103 @@
+"""The audit trail over the API, read-only and for administrators."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import g, request
+
+from ..audit import ACTIONS, TARGETS, details, events_query
+from ..models import AuditEvent
+from . import bp, openapi
+from .helpers import ApiError, paged
+
+
+def event_json(event: AuditEvent) -> dict:
+    target = {"type": event.target_type, "id": event.target_id} if event.target_type else None
+    return {
+        "at": event.at.isoformat(),
+        "actor": event.actor_email or None,
+        "actor_id": event.actor_id,
+        "ip": event.ip or None,
+        "action": event.action,
+        "object": target,
+        "detail": details(event),
+    }
+
+
+@bp.get("/audit")
+def audit_events():
+    if not g.api_user.is_admin:
+        raise ApiError(403, "The audit trail is for administrators.")
+    action = request.args.get("action") or None
+    if action is not None and action not in ACTIONS:
+        raise ApiError(400, f"'action' must be one of: {', '.join(ACTIONS)}.")
+    query = events_query(
+        action=action,
+        actor=request.args.get("actor"),
+        since=_time_arg("since"),
+        until=_time_arg("until"),
+    )
+    return paged(query, event_json)
+
+
+def _time_arg(name: str) -> datetime | None:
+    """An ISO 8601 time from the query string (UTC when it names no zone); 400 when malformed."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ApiError(
+            400, f"'{name}' must be an ISO 8601 time, like 2026-12-01T09:00:00+03:00."
+        ) from None
+
+
+openapi.SCHEMAS["AuditEvent"] = {
+    "type": "object",
+    "required": ["at", "actor", "ip", "action", "object", "detail"],
+    "properties": {
+        "at": {"type": "string", "format": "date-time"},
+        "actor": {"type": "string", "nullable": True, "description": "e-mail; null: command line"},
+        "actor_id": {"type": "integer", "nullable": True},
+        "ip": {"type": "string", "nullable": True},
+        "action": {"type": "string", "enum": list(ACTIONS)},
+        "object": {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "type": {"type": "string", "enum": list(TARGETS)},
+                "id": {"type": "string", "nullable": True},
+            },
+        },
+        "detail": {"type": "object", "additionalProperties": True},
+    },
+}
+openapi.PATHS["/audit"] = {
+    "get": {
+        "summary": "Who did what, when and from where, newest first (administrators only)",
+        "parameters": [
+            *openapi.PAGE_PARAMETERS,
+            {"name": "actor", "in": "query", "schema": {"type": "string", "format": "email"}},
+            {"name": "action", "in": "query", "schema": {"type": "string", "enum": list(ACTIONS)}},
+            *(
+                {
+                    "name": name,
+                    "in": "query",
+                    "description": description,
+                    "schema": {"type": "string", "format": "date-time"},
+                }
+                for name, description in (
+                    ("since", "Events at or after this time (UTC when no zone is given)"),
+                    ("until", "Events before this time"),
+                )
+            ),
+        ],
+        "responses": {
+            "200": openapi.paged_response("#/components/schemas/AuditEvent"),
+            **openapi.errors(400, 401, 403),
+        },
+    }
+}
