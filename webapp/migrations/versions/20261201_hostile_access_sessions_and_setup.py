@@ -1,0 +1,45 @@
+"""session generations, the first-run setup marker, old sign-in failures by age
+
+Revision ID: hostile_access
+Revises: 0002
+Create Date: 2026-12-01 21:30:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'hostile_access'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False)
+        )
+    op.create_table('setup_done',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('done_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    # A database that already has users went through setup before this table existed.
+    op.execute(
+        "INSERT INTO setup_done (id, done_at) "
+        "SELECT 1, CURRENT_TIMESTAMP WHERE EXISTS (SELECT 1 FROM users)"
+    )
+    with op.batch_alter_table('login_failures', schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f('ix_login_failures_created_at'), ['created_at'], unique=False
+        )
+
+
+def downgrade():
+    with op.batch_alter_table('login_failures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_failures_created_at'))
+    op.drop_table('setup_done')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('session_generation')
