@@ -6,14 +6,17 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import flask_migrate
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from webapp import create_app
+from webapp.database import MIGRATIONS_DIR
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import SetupDone, User
 
 ATTEMPTS = 6
 
@@ -88,3 +91,24 @@ def test_setup_on_the_server_itself_needs_no_code(client, caplog):
     caplog.set_level(logging.WARNING, logger="webapp")
     assert 'name="code"' not in client.get("/setup").get_data(as_text=True)
     assert "setup code" not in caplog.text
+
+
+def test_an_install_set_up_before_the_upgrade_stays_set_up(
+    app_config, fresh_database_url, instance_path
+):
+    old = create_app(
+        {**app_config, "SQLALCHEMY_DATABASE_URI": fresh_database_url, "AUTO_MIGRATE": False}
+    )
+    with old.app_context():
+        flask_migrate.upgrade(directory=str(MIGRATIONS_DIR), revision="0002")
+        db.session.execute(
+            text(
+                "INSERT INTO users (email, password_hash, role, created_at) "
+                "VALUES ('boss@clinic.ru', 'x', 'admin', CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.commit()
+        flask_migrate.upgrade(directory=str(MIGRATIONS_DIR))
+        assert db.session.scalar(select(func.count()).select_from(SetupDone)) == 1
+        assert db.session.scalar(select(User.session_generation)) == 0
+        db.engine.dispose()

@@ -41,5 +41,6 @@ def downgrade():
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_failures_created_at'))
     op.drop_table('setup_done')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('session_generation')
+    # Not batch: SQLite would rebuild users, and dropping the old table with foreign keys on
+    # would delete every user's API keys.
+    op.drop_column('users', 'session_generation')
