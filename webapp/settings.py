@@ -37,7 +37,10 @@ class GatewaySettings:
 
 
 def gateway_settings(config: dict) -> GatewaySettings:
-    """What the configuration sets wins, then what the settings page saved; no token: sandbox."""
+    """A configured token brings the configured address; else what the settings page saved.
+
+    Without any token, messages go to the sandbox.
+    """
     saved = get_setting("gateway", {})
     if config.get("TELEFON_IP_TOKEN"):
         # The operator's token goes only where the operator says, never to an address typed
