@@ -127,13 +127,21 @@ def add_user():
     return redirect(url_for("settings.index"))
 
 
-@bp.post("/users/<int:user_id>/delete")
-def delete_user(user_id: int):
+def _other_user(user_id: int, if_self: str) -> User | None:
+    """The user an administrator acts on; None (flashed) when it is themselves; 404 if gone."""
     user = db.session.get(User, user_id)
     if user is None:
         abort(404)
     if user.id == current_user.id:
-        flash(_("You cannot delete yourself."), "error")
+        flash(if_self, "error")
+        return None
+    return user
+
+
+@bp.post("/users/<int:user_id>/delete")
+def delete_user(user_id: int):
+    user = _other_user(user_id, _("You cannot delete yourself."))
+    if user is None:
         return redirect(url_for("settings.index"))
     db.session.delete(user)
     db.session.commit()
@@ -144,11 +152,8 @@ def delete_user(user_id: int):
 @bp.post("/users/<int:user_id>/password")
 def reset_password(user_id: int):
     """Set another user's password; their sessions end everywhere."""
-    user = db.session.get(User, user_id)
+    user = _other_user(user_id, _("Change your own password on your account page."))
     if user is None:
-        abort(404)
-    if user.id == current_user.id:
-        flash(_("Change your own password on your account page."), "error")
         return redirect(url_for("settings.index"))
     try:
         set_password(user, request.form.get("password", ""))
