@@ -23,6 +23,8 @@ ACTIONS = {
     "sign_in_failed": N_("Sign-in failed"),
     "user_created": N_("User created"),
     "user_deleted": N_("User deleted"),
+    "password_changed": N_("Password changed"),
+    "sessions_ended": N_("Signed out on other devices"),
     "api_key_created": N_("API key created"),
     "api_key_revoked": N_("API key revoked"),
     "gateway_changed": N_("Gateway settings changed"),

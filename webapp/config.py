@@ -26,6 +26,7 @@ def defaults(instance_path: str) -> dict:
         "PHONE_DEFAULT_REGION": "RU",
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_MAX_FAILURES_PER_IP": 30,
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": 50,
         "LOGIN_THROTTLE_MINUTES": 15,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -45,6 +45,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="member")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of every session cookie's user id: raising it signs the user out everywhere.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     api_keys: Mapped[list[ApiKey]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -53,6 +55,10 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session: a cookie from an older generation is void."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class ApiKey(db.Model):
@@ -81,7 +87,16 @@ class LoginFailure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
     ip: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SetupDone(db.Model):
+    """Written with the first administrator: its one fixed key lets only one first-run setup win."""
+
+    __tablename__ = "setup_done"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Setting(db.Model):

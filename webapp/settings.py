@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .campaigns.options import BUILT_IN_DEFAULTS
 from .config import DEFAULT_BASE_URL
@@ -36,11 +37,36 @@ class GatewaySettings:
 
 
 def gateway_settings(config: dict) -> GatewaySettings:
-    """What the configuration sets wins, then what the settings page saved; no token: sandbox."""
+    """A configured token brings the configured address; else what the settings page saved.
+
+    Without any token, messages go to the sandbox.
+    """
     saved = get_setting("gateway", {})
-    token = config.get("TELEFON_IP_TOKEN") or saved.get("token") or None
-    base_url = config["TELEFON_IP_BASE_URL"]
-    if base_url == DEFAULT_BASE_URL:
-        base_url = saved.get("base_url") or base_url
+    if config.get("TELEFON_IP_TOKEN"):
+        # The operator's token goes only where the operator says, never to an address typed
+        # on the settings page.
+        token, base_url = config["TELEFON_IP_TOKEN"], config["TELEFON_IP_BASE_URL"]
+    else:
+        token = saved.get("token") or None
+        base_url = config["TELEFON_IP_BASE_URL"]
+        if base_url == DEFAULT_BASE_URL and is_gateway_url(saved.get("base_url") or ""):
+            base_url = saved["base_url"]
     use_sandbox = token is None or bool(saved.get("sandbox"))
     return GatewaySettings(token, base_url, use_sandbox)
+
+
+def is_gateway_url(url: str) -> bool:
+    """Whether the settings page may send the token to ``url``: https, a host, nothing hidden."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port != 0
+    except ValueError:  # a malformed IPv6 host, or a port that is not a number
+        return False
+    return (
+        port_ok
+        and parts.scheme == "https"
+        and bool(parts.hostname)
+        and not (parts.username or parts.password or parts.query or parts.fragment)
+        and url.isprintable()
+        and " " not in url
+    )

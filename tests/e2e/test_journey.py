@@ -462,9 +462,12 @@ def test_settings_show_the_connected_gateway(page: Page, t, shot):
 
     expect(page.get_by_role("heading", name=t("Settings"))).to_be_visible()
     expect(page.get_by_text(t("Connected: messages are delivered"))).to_be_visible()
-    expect(
-        page.get_by_text(t("A token is set in the server configuration; it takes precedence."))
-    ).to_be_visible()
+    locked = (
+        "The token and the gateway address are set in the server configuration"
+        " and cannot be changed here."
+    )
+    expect(page.get_by_text(t(locked))).to_be_visible()
+    expect(page.locator("#base_url")).to_be_disabled()
     expect(page.locator("tbody").first).to_contain_text(ADMIN_EMAIL)
     shot("11-settings")
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import ADMIN_EMAIL, MEMBER_EMAIL, PASSWORD, sign_in
 from tests.factories import audit_events, audit_trail, make_list, make_opt_outs, mark_recipients
+from webapp.accounts import setup_code
 from webapp.extensions import db
 from webapp.models import ApiKey, AuditEvent, Campaign, OptOut, User
 
@@ -58,7 +59,8 @@ def test_sign_ins_and_failed_ones_are_recorded_with_the_address(app, browser, ad
 
 
 def test_first_run_setup_records_the_administrator_created(app, browser):
-    data = {"email": "boss@example.com", "password": PASSWORD, "confirm": PASSWORD}
+    code = setup_code(app.secret_key)  # the browser is another computer: setup asks for the code
+    data = {"email": "boss@example.com", "password": PASSWORD, "confirm": PASSWORD, "code": code}
     assert browser.post("/setup", data=data).status_code == 302
     [(action, actor, address, kind, user_id, facts)] = trail(app)
     assert (action, actor, address, kind) == ("user_created", "boss@example.com", ADDRESS, "user")

@@ -6,8 +6,8 @@ from flask import Flask, current_app, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from ..accounts import has_users
-from ..extensions import db, login_manager
+from ..accounts import has_users, user_for_session
+from ..extensions import login_manager
 from ..models import User
 from ..settings import gateway_settings
 from . import audit, auth, campaigns, lists, main, optouts, saved_messages, settings
@@ -34,8 +34,8 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def load_user(session_id: str) -> User | None:
+    return user_for_session(session_id)
 
 
 def require_sign_in():

@@ -8,12 +8,19 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import logs
-from ..accounts import ROLES, AccountError, create_api_key, create_user
+from ..accounts import ROLES, AccountError, create_api_key, create_user, set_password
 from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
+from ..config import DEFAULT_BASE_URL
 from ..extensions import db
 from ..models import ApiKey, User
-from ..settings import gateway_settings, get_setting, sending_defaults, set_setting
+from ..settings import (
+    gateway_settings,
+    get_setting,
+    is_gateway_url,
+    sending_defaults,
+    set_setting,
+)
 from . import forms
 from .audit import audit
 
@@ -66,8 +73,19 @@ def index():
 def save_gateway():
     form = request.form
     base_url = form.get("base_url", "").strip().rstrip("/")
-    if base_url and not base_url.startswith(("https://", "http://")):
-        flash(_("The gateway address must start with https://"), "error")
+    token = form.get("token", "").strip()
+    locked = bool(current_app.config.get("TELEFON_IP_TOKEN"))
+    if locked and (base_url or token):
+        flash(_("The gateway token and address are set in the server configuration."), "error")
+        return redirect(url_for("settings.index"))
+    if base_url and not is_gateway_url(base_url):
+        flash(
+            _(
+                "The gateway address must be a full https:// address, such as %(example)s.",
+                example=DEFAULT_BASE_URL,
+            ),
+            "error",
+        )
         return redirect(url_for("settings.index"))
     apps = []
     for line in form.get("apps", "").splitlines():
@@ -79,12 +97,14 @@ def save_gateway():
             apps.append({"id": int(app_id), "label": label.strip()})
     gateway = get_setting("gateway", {})
     before = {**gateway, "apps": get_setting("apps", [])}
-    if token := form.get("token", "").strip():
+    if token:
         gateway["token"] = token
         logs.add_secret(token)
     if form.get("forget_token"):
         gateway.pop("token", None)
-    gateway.update(base_url=base_url or None, sandbox=bool(form.get("sandbox")))
+    if not locked:
+        gateway["base_url"] = base_url or None
+    gateway["sandbox"] = bool(form.get("sandbox"))
     set_setting("gateway", gateway)
     set_setting("apps", apps)
     audit("gateway_changed", ("settings", "gateway"), changes(before, {**gateway, "apps": apps}))
@@ -124,18 +144,43 @@ def add_user():
     return redirect(url_for("settings.index"))
 
 
-@bp.post("/users/<int:user_id>/delete")
-def delete_user(user_id: int):
+def _other_user(user_id: int, if_self: str) -> User | None:
+    """The user an administrator acts on; None (flashed) when it is themselves; 404 if gone."""
     user = db.session.get(User, user_id)
     if user is None:
         abort(404)
     if user.id == current_user.id:
-        flash(_("You cannot delete yourself."), "error")
+        flash(if_self, "error")
+        return None
+    return user
+
+
+@bp.post("/users/<int:user_id>/delete")
+def delete_user(user_id: int):
+    user = _other_user(user_id, _("You cannot delete yourself."))
+    if user is None:
         return redirect(url_for("settings.index"))
     db.session.delete(user)
     audit("user_deleted", ("user", user_id), user_facts(user))
     db.session.commit()
     flash(_("User %(email)s deleted.", email=user.email), "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.post("/users/<int:user_id>/password")
+def reset_password(user_id: int):
+    """Set another user's password; their sessions end everywhere."""
+    user = _other_user(user_id, _("Change your own password on your account page."))
+    if user is None:
+        return redirect(url_for("settings.index"))
+    try:
+        set_password(user, request.form.get("password", ""))
+    except AccountError as error:
+        flash(_(error.message, **error.params), "error")
+        return redirect(url_for("settings.index"))
+    audit("password_changed", ("user", user.id))
+    db.session.commit()
+    flash(_("New password set for %(email)s; they were signed out.", email=user.email), "success")
     return redirect(url_for("settings.index"))
 
 

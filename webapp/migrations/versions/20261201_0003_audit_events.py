@@ -1,6 +1,6 @@
 """audit trail
 
-Revision ID: audit
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01 21:40:00.000000
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'audit'
+revision = '0003'
 down_revision = '0002'
 branch_labels = None
 depends_on = None
