@@ -76,7 +76,27 @@ def test_estimate_speaks_plain_language(admin_client, draft):
         data={"rate_per_minute": "1", "window_start": "", "window_end": ""},
     ).get_data(as_text=True)
     # the first message goes at once, the next two a minute apart each
-    assert "≈ 2 мин" in fragment and "3 сообщ" in fragment
+    assert "≈ 2 мин на 3 сообщения" in fragment
+
+
+def test_estimate_counts_the_random_pauses_to_the_second(admin_client, app):
+    """The issue's case: 137 messages at 120 a minute with 0–1 s pauses is not "≈ 1 min"."""
+    with app.app_context():
+        list_id = make_list([f"79160000{n:03d}" for n in range(137)], [{}] * 137).id
+    created = admin_client.post(
+        "/campaigns/new", data={"name": "Пауза", "list_id": list_id, "template": "Привет"}
+    )
+    campaign = re.search(r"/campaigns/(\d+)/", created.headers["Location"]).group(1)
+
+    def estimate(low: str, high: str) -> str:
+        data = {"rate_per_minute": "120", "delay_min_s": low, "delay_max_s": high}
+        data |= {"window_start": "", "window_end": ""}
+        return admin_client.post(f"/campaigns/{campaign}/estimate", data=data).get_data(True)
+
+    assert "≈ 1 мин 8 с на 137 сообщений" in estimate("", "")
+    paused = estimate("0", "1")
+    assert "≈ 1 мин 25 с на 137 сообщений" in paused
+    assert "по одному каждые 0,6 с, случайные паузы учтены" in paused
 
 
 def test_test_send_goes_to_my_number_through_the_sandbox(admin_client, draft, app):
