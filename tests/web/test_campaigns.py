@@ -52,6 +52,14 @@ def test_instant_check_names_an_unknown_column_and_the_known_ones(admin_client, 
     assert "Фамилия" in fragment and "Имя" in fragment and "alert-warning" in fragment
 
 
+def test_an_empty_message_is_not_called_fine(admin_client, contact_list):
+    fragment = admin_client.post(
+        "/campaigns/check", data={"list_id": contact_list, "template": "  \n"}
+    ).get_data(as_text=True)
+    assert "Сообщение в порядке" not in fragment
+    assert "Напишите сообщение" in fragment
+
+
 def test_a_bad_template_is_refused_and_nothing_is_created(admin_client, contact_list, app):
     response = admin_client.post(
         "/campaigns/new",
@@ -139,6 +147,17 @@ def test_progress_fragment_shows_counts_and_retry_for_failures(admin_client, fin
     assert 'value="100"' in fragment
     assert "Повторить со статусом «Ошибка»" in fragment
     assert "data-counts='[2, 1, 0, 0, 0]'" in fragment
+
+
+def test_results_show_each_message_with_gateway_details_in_words(admin_client, finished, app):
+    with app.app_context():
+        mark_recipients(
+            finished, PHONES[:1], "sent", message="Добрый день, Анна!", gateway_status="1"
+        )
+    page = admin_client.get(f"/campaigns/{finished}/results").get_data(as_text=True)
+    assert "<summary>Добрый день, Анна!</summary>" in page
+    assert "принято к отправке (код 1)" in page
+    assert "3EB0FF" in page[page.index("<details") :]  # the gateway's id sits behind the toggle
 
 
 def test_results_filter_and_hostile_data_is_escaped(admin_client, finished):
