@@ -101,7 +101,8 @@ def test_estimate_counts_the_random_pauses_to_the_second(admin_client, app):
         data |= {"window_start": "", "window_end": ""}
         return admin_client.post(f"/campaigns/{campaign}/estimate", data=data).get_data(True)
 
-    assert "≈ 1 мин 8 с на 137 сообщений" in estimate("", "")
+    steady = estimate("", "")
+    assert "≈ 1 мин 8 с на 137 сообщений (по одному каждые 0,5 с)" in steady
     paused = estimate("0", "1")
     assert "≈ 1 мин 25 с на 137 сообщений" in paused
     assert "по одному каждые 0,6 с, случайные паузы учтены" in paused

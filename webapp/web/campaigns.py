@@ -206,8 +206,8 @@ def estimate(campaign_id: int):
 
 
 def estimate_text(options, recipients: int) -> str:
-    """ "≈ 2 h 10 min for 137 messages, one every 0.6 s on average…, finishes today at 17:40",
-    in the reader's language and time zone."""
+    """ "≈ 2 h 10 min for 137 messages (one every 0.6 s on average, random pauses included),
+    finishes today at 17:40", in the reader's language and time zone."""
     now = utcnow()
     finish = estimate_finish(options, recipients, now)
     if finish is None:
@@ -220,16 +220,20 @@ def estimate_text(options, recipients: int) -> str:
         when = _("finishes tomorrow at %(time)s", time=at)
     else:
         when = _("finishes %(date)s at %(time)s", date=format_datetime(finish, "d MMMM"), time=at)
-    gap_s = expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
+    gap = format_decimal(
+        round(expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s), 1)
+    )
+    if options.delay_max_s or options.delay_min_s:
+        pace = _("one every %(gap)s s on average, random pauses included", gap=gap)
+    else:
+        pace = _("one every %(gap)s s", gap=gap)
     return ngettext(
-        "≈ %(duration)s for %(count)s message (one every %(gap)s s on average, random pauses "
-        "included), %(when)s",
-        "≈ %(duration)s for %(count)s messages (one every %(gap)s s on average, random pauses "
-        "included), %(when)s",
+        "≈ %(duration)s for %(count)s message (%(pace)s), %(when)s",
+        "≈ %(duration)s for %(count)s messages (%(pace)s), %(when)s",
         recipients,
         count=format_decimal(recipients),
         duration=duration_text(finish - now),
-        gap=format_decimal(round(gap_s, 1)),
+        pace=pace,
         when=when,
     )
 
