@@ -95,6 +95,18 @@ def test_the_first_rejected_rows_show_with_their_reasons_under_the_counts(admin_
     assert "не номер телефона" in shown and "повтор строки выше" in shown
 
 
+def test_many_rejected_rows_show_the_first_ten_and_fold_the_rest(admin_client):
+    rows = [f"Клиент {n};не знаю {n}" for n in range(15)] + ["Анна;+7 924 355-51-00"]
+    data = ("ФИО;Телефон\r\n" + "\r\n".join(rows)).encode("cp1251")
+    mapping_url = upload(admin_client, data).headers["Location"]
+    report = admin_client.post(mapping_url, data={"phone_column": "Телефон"}, follow_redirects=True)
+    page = report.get_data(as_text=True)
+    shown, folded = page[page.index("data-rejects") :].split("<details", 1)
+    assert "Незагруженные строки (15)" in shown
+    assert [f"не знаю {n}<" in shown for n in range(15)] == [True] * 10 + [False] * 5
+    assert all(f"не знаю {n}<" in folded.split("</details>")[0] for n in range(10, 15))
+
+
 def test_lists_index_and_delete(admin_client, imported, app):
     assert "клиенты.csv" in admin_client.get("/lists/").get_data(as_text=True)
     response = admin_client.post(f"/lists/{imported}/delete", follow_redirects=True)
