@@ -50,7 +50,8 @@ def first_steps(session: Session, *, gateway_connected: bool, test_sent: bool) -
         gateway_connected=gateway_connected,
         list_uploaded=session.scalar(select(ContactList.id).limit(1)) is not None,
         test_sent=test_sent,
-        launched=session.scalar(select(Campaign.id).where(Campaign.status != "draft").limit(1))
+        # Launching creates the recipients; a draft cancelled before that launched nothing.
+        launched=session.scalar(select(Campaign.id).where(Campaign.count_total > 0).limit(1))
         is not None,
         draft_id=draft_id,
     )
