@@ -47,6 +47,8 @@ def handle_http_error(error: HTTPException):
         message = _(
             "The form has expired or was sent from another site. Reload the page and try again."
         )
+    elif code == 413:  # werkzeug's own text is English and says nothing of the limit
+        message = _page_texts(code)[1]
     else:
         message = None
     if wants_json():

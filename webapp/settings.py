@@ -12,6 +12,9 @@ from .config import DEFAULT_BASE_URL
 from .extensions import db
 from .models import Setting
 
+# Set once a test message has reached the gateway: the dashboard's first steps tick it.
+TEST_SENT = "test_sent"
+
 
 def get_setting(key: str, default: Any = None) -> Any:
     row = db.session.get(Setting, key)

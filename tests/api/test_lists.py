@@ -53,9 +53,10 @@ def test_missing_file_is_400_and_unknown_type_is_415(api):
 
 
 def test_upload_over_the_limit_is_413(app, api):
-    app.config["MAX_CONTENT_LENGTH"] = 1000
-    response = post_list(api, RUSSIAN_EXCEL_CSV * 50)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    response = post_list(api, RUSSIAN_EXCEL_CSV * 10_000)
     assert response.status_code == 413 and response.is_json
+    assert response.json["error"] == "Файл больше 1 МБ. Разделите его или удалите лишние столбцы."
 
 
 def test_list_summary_listing_and_delete(api):

@@ -79,3 +79,13 @@ def test_beyond_a_year_there_is_no_estimate():
     assert estimate_finish(plan(rate_per_minute=60, daily_limit=1), 1000, at(10)) is None
     assert estimate_finish(plan(delay_min_s=1e300), 2, at(10)) is None
     assert estimate_finish(plan(start_at="9999-12-31T00:00:00+00:00"), 2, at(10)) is None
+
+
+def test_random_pauses_longer_than_the_pace_make_the_campaign_longer():
+    """137 messages at 120 a minute: 0.5 s apart, but a pause of 0–1 s makes it 0.625 s on
+    average, as the pacer keeps it (the longer of the two): 85 s, not 68 s."""
+    now = at(10)
+    even = estimate_finish(plan(rate_per_minute=120), 137, now)
+    paused = estimate_finish(plan(rate_per_minute=120, delay_min_s=0, delay_max_s=1), 137, now)
+    assert even == now + timedelta(seconds=136 * 0.5)
+    assert paused == now + timedelta(seconds=136 * 0.625)

@@ -31,6 +31,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SANDBOX_TOKEN = "e2e-sandbox-token-5d1f0c"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 STEP_TIMEOUT_MS = 15_000
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+AXE_URL = "/static/vendor/axe-core/axe.min.js"
 
 
 # -- steps that depend on the ones before ----------------------------------------------------
@@ -165,7 +168,7 @@ def page(browser, live_server, console):
         base_url=live_server.url,
         locale="ru-RU",
         timezone_id="Europe/Moscow",
-        viewport={"width": 1280, "height": 900},
+        viewport=DESKTOP,
         accept_downloads=True,
     )
     context.set_default_timeout(STEP_TIMEOUT_MS)
@@ -188,6 +191,37 @@ def no_console_errors(request, console):
     if "page" in request.fixturenames:
         errors = console.take()
         assert not errors, "the browser reported errors:\n" + "\n".join(errors)
+
+
+@dataclass
+class Violation:
+    rule: str
+    impact: str
+    help: str
+    targets: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.impact}: {self.rule} ({self.help}) at {', '.join(self.targets)}"
+
+
+def accessibility_violations(page) -> list[Violation]:
+    """What axe-core finds wrong on the page as it is now, serious and critical only.
+
+    The vendored axe is loaded from the app's own static folder, which the pages' CSP allows
+    (an injected inline script would be refused).
+    """
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(url=AXE_URL)
+    found = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations.map((v) => ({
+                rule: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.map((n) => n.target.join(" ")),
+            }));
+        }"""
+    )
+    return [Violation(**v) for v in found if v["impact"] in ("serious", "critical")]
 
 
 @pytest.fixture(scope="session")

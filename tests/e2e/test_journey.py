@@ -1,13 +1,16 @@
 """A person's first day with Volna, in a real browser against a real server.
 
-The steps run in order on one page: create the administrator, sign out and in, upload a cp1251
-CSV from Excel and import it, write a message with column chips, preview it, send a test, launch
-and watch the campaign finish live, read and filter the results, export them, pause and resume a
-second campaign, and open the settings. Pages are in Russian, as a new user sees them; texts are
-looked up in the app's own catalogue, so a changed wording does not break the tests but a page
-left in English does not pass either (``lang="ru"`` is checked too).
+The steps run in order on one page, the first hour of a newcomer: create the administrator and
+find a first-steps checklist, sign out and in, have a wrong file refused without losing it,
+upload a cp1251 CSV from Excel and import it, write a message with column chips, preview it,
+send a test, see the estimate follow the pace and pauses, launch and watch the campaign finish
+live, read and filter the results, export them, pause and resume a second campaign, and open
+the settings. Pages are in Russian, as a new user sees them; texts are looked up in the app's
+own catalogue, so a changed wording does not break the tests but a page left in English does
+not pass either (``lang="ru"`` is checked too).
 
-Screenshots of the main pages go to ``test-artifacts/screenshots/``.
+Every main page is checked by axe-core (no serious or critical accessibility violation) and
+photographed at desktop width and 390 px wide into ``test-artifacts/screenshots/``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from playwright.sync_api import Page, expect
 
 from webapp.sending.sandbox import Fault
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, DESKTOP, PHONE, accessibility_violations
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (CI installs Debian's chromium)"
@@ -37,6 +40,11 @@ PASSWORD = "Весна-2026-пароль"
 LIST_NAME = "Клиенты на март"
 TEST_PHONE_TYPED, TEST_PHONE = "+7 999 123-45-67", "79991234567"
 TEMPLATE = "Здравствуйте, {{ ФИО }}! Ждём вас {{ Дата визита }}."
+# Longer than the results table shows in a line: it is cut there and shown whole on a click.
+LONG_TEMPLATE = (
+    "Добрый день, {{ ФИО }}! С понедельника клиника работает по новому графику: "
+    "с 8 до 21 без выходных. Ждём вас!"
+)
 FAST_RATE, PAUSABLE_RATE = "400", "200"  # messages per minute: ~4 s and ~8 s for the list
 FINISH_TIMEOUT_MS = 30_000
 
@@ -87,10 +95,30 @@ def t(live_app):
     return translate
 
 
+@pytest.fixture(scope="module")
+def tn(live_app):
+    """The Russian text of a message with a count, in the plural form the count takes."""
+
+    def translate(singular: str, plural: str, num: int, **params) -> str:
+        with live_app.test_request_context():
+            return ngettext(singular, plural, num, **params)
+
+    return translate
+
+
 @pytest.fixture
 def shot(page: Page, screenshots: Path):
+    """Check a main page with axe-core, then photograph it on a desktop and on a phone."""
+
     def take(name: str) -> None:
+        violations = accessibility_violations(page)
+        assert not violations, f"{page.url}:\n" + "\n".join(map(str, violations))
         page.screenshot(path=screenshots / f"{name}.png", full_page=True)
+        page.set_viewport_size(PHONE)
+        try:
+            page.screenshot(path=screenshots / f"{name}-390.png", full_page=True)
+        finally:
+            page.set_viewport_size(DESKTOP)
 
     return take
 
@@ -128,7 +156,7 @@ def count(page: Page, key: str) -> int:
     return int(page.locator(f'#progress [data-count="{key}"]').inner_text().replace("\xa0", ""))
 
 
-def launch(page: Page, t, rate: str) -> None:
+def launch(page: Page, t, tn, rate: str) -> None:
     """On the options page: pace, no send window, tick the confirmation, launch."""
     page.fill("#window_start", "")
     page.fill("#window_end", "")
@@ -136,7 +164,13 @@ def launch(page: Page, t, rate: str) -> None:
     page.fill("#delay_max_s", "")
     with page.expect_response(lambda r: r.url.endswith("/estimate")):
         page.fill("#rate_per_minute", rate)
-    page.get_by_label(t("I want to send this message to %(n)s recipients.", n=28)).check()
+    page.get_by_label(
+        tn(
+            "I want to send this message to %(num)s recipient.",
+            "I want to send this message to %(num)s recipients.",
+            28,
+        )
+    ).check()
     page.get_by_role("button", name=t("Launch the campaign")).click()
     expect(flash(page)).to_have_text(t("The campaign is launched."))
 
@@ -156,6 +190,7 @@ def test_first_run_asks_for_the_administrator(page: Page, t, shot):
     expect(page).to_have_url(re.compile(r"/setup$"))
     expect(page.locator("html")).to_have_attribute("lang", "ru")
     expect(page.get_by_role("heading", name=t("Welcome to Volna"))).to_be_visible()
+    shot("00-setup")
     page.fill("#email", ADMIN_EMAIL)
     page.fill("#password", PASSWORD)
     page.fill("#confirm", PASSWORD)
@@ -166,6 +201,27 @@ def test_first_run_asks_for_the_administrator(page: Page, t, shot):
     expect(page.get_by_role("heading", name=t("Dashboard"))).to_be_visible()
     expect(page.locator("nav")).to_contain_text(ADMIN_EMAIL)
     expect(page.get_by_text(t("Nothing is being sent right now."))).to_be_visible()
+    # A checklist of the way to a first campaign instead of an empty chart.
+    expect(page.get_by_role("heading", name=t("First steps"))).to_be_visible()
+    steps = page.locator("[data-step]")
+    expect(steps).to_have_text(
+        [
+            re.compile(re.escape(t("Connect the gateway"))),
+            re.compile(re.escape(t("Upload a contact list"))),
+            re.compile(re.escape(t("Send a test message to yourself"))),
+            re.compile(re.escape(t("Launch the first campaign"))),
+        ]
+    )
+    # The tests' server has a gateway token: that step is done, the others are links to do.
+    expect(steps.first).to_have_attribute("data-done", "true")
+    expect(steps.first).to_contain_text(t("Done:"))
+    for step in steps.all()[1:]:
+        expect(step).to_have_attribute("data-done", "false")
+        expect(step.get_by_role("link")).to_be_visible()
+    expect(page.locator("[data-no-messages]")).to_have_text(
+        t("No messages yet. Once a campaign sends, messages per day and per hour show here.")
+    )
+    expect(page.locator("canvas")).to_have_count(0)
     shot("01-dashboard-first-run")
 
 
@@ -191,12 +247,13 @@ def test_pages_refuse_inline_code_and_the_console_watch_sees_it(page: Page, cons
     page.reload()
 
 
-def test_sign_out_and_back_in(page: Page, t):
+def test_sign_out_and_back_in(page: Page, t, shot):
     page.get_by_role("button", name=t("Sign out")).click()
     expect(flash(page)).to_have_text(t("You have signed out."))
 
     page.goto("/campaigns/")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+    shot("00-login")
     page.fill("#email", ADMIN_EMAIL)
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name=t("Sign in")).click()
@@ -206,7 +263,56 @@ def test_sign_out_and_back_in(page: Page, t):
     expect(page.locator("nav")).to_contain_text(ADMIN_EMAIL)
 
 
-def test_upload_a_cp1251_csv_and_map_its_columns(page: Page, t, shot, journey, tmp_path):
+def refused(page: Page, name: str, reason: str) -> None:
+    """The upload page explains the refusal above the form, which keeps the file and the focus."""
+    error = page.locator("#upload-error")
+    expect(error).to_contain_text(f"{name}: {reason}")
+    expect(error).to_be_focused()
+    expect(page).to_have_url(re.compile(r"/lists/new$"))
+    assert page.locator("#file").evaluate("input => input.files[0].name") == name
+    expect(page.locator("#file")).to_have_attribute("aria-invalid", "true")
+
+
+def test_a_refused_upload_keeps_the_file_and_says_what_to_do(
+    page: Page, t, shot, live_app, console, tmp_path
+):
+    page.get_by_role("link", name=t("Dashboard")).click()
+    page.locator('[data-step="list"]').get_by_role("link").click()
+    expect(page.get_by_role("heading", name=t("Upload a list"))).to_be_visible()
+    shot("02-upload")
+
+    wrong = tmp_path / "прайс.pdf"
+    wrong.write_bytes(b"%PDF-1.4 not a list of clients")
+    page.set_input_files("#file", wrong)
+    page.get_by_role("button", name=t("Upload and check")).click()
+    reason = t(
+        "Files of type “%(type)s” cannot be imported: use CSV, TXT, XLSX, XLS or ODS.",
+        type=".pdf",
+    )
+    refused(page, "прайс.pdf", reason)
+    expect(page.locator("#upload-error")).to_contain_text(
+        t("Choose another file, or fix this one and upload it again.")
+    )
+    shot("02-upload-refused")
+
+    big = tmp_path / "все клиенты.csv"
+    big.write_bytes(b"phone\r\n" + b"79160000000\r\n" * 120_000)  # 1.5 MB
+    live_app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    try:
+        page.set_input_files("#file", big)
+        page.get_by_role("button", name=t("Upload and check")).click()
+        too_large = t(
+            "The file is larger than %(mb)s MB. Split it or remove unneeded columns.", mb=1
+        )
+        refused(page, "все клиенты.csv", too_large)
+    finally:
+        live_app.config["MAX_CONTENT_LENGTH"] = 50 * 1024 * 1024
+    # The browser logs both refusals; they are the answers this step expects, nothing else.
+    statuses = [re.search(r"status of (\d+)", e) for e in console.take()]
+    assert [m and m.group(1) for m in statuses] == ["415", "413"]
+
+
+def test_upload_a_cp1251_csv_and_map_its_columns(page: Page, t, tn, shot, journey, tmp_path):
     path, journey.contacts = make_csv(tmp_path)
     page.get_by_role("link", name=t("Dashboard")).click()
     page.get_by_role("link", name=t("Upload a list")).first.click()
@@ -229,7 +335,10 @@ def test_upload_a_cp1251_csv_and_map_its_columns(page: Page, t, shot, journey, t
     page.fill("#name", LIST_NAME)
     page.get_by_role("button", name=t("Import the list")).click()
 
-    expect(flash(page)).to_have_text(t("The list is imported: %(n)s contacts.", n=28))
+    expect(flash(page)).to_have_text(
+        tn("The list is imported: %(num)s contact.", "The list is imported: %(num)s contacts.", 28)
+    )
+    expect(flash(page)).to_contain_text("28 контактов")  # the Russian plural for 28
     expect(page.get_by_role("heading", name=LIST_NAME)).to_be_visible()
     cards = page.locator(".card-body")
     for label, value in [
@@ -239,9 +348,17 @@ def test_upload_a_cp1251_csv_and_map_its_columns(page: Page, t, shot, journey, t
         (t("Opted out"), 0),
     ]:
         expect(cards.filter(has_text=label)).to_contain_text(str(value))
-    rejects = page.locator("details")
-    expect(rejects).to_contain_text("12-34")
-    expect(rejects).to_contain_text("+7 916 555 10 40")
+    # The rows left out are right there under the counts, with their reasons, not folded away.
+    rejects = page.locator("[data-rejects] table").first
+    expect(rejects).to_be_visible()
+    expect(rejects.locator("tbody tr")).to_have_count(2)
+    expect(rejects.locator("tr").filter(has_text="12-34")).to_contain_text(
+        re.compile("|".join(map(re.escape, [t("not a phone number"), t("too short")])))
+    )
+    expect(rejects.locator("tr").filter(has_text="+7 916 555 10 40")).to_contain_text(
+        t("duplicate of an earlier row")
+    )
+    shot("03-list")
     journey.list_url = page.url
 
     page.get_by_role("link", name=t("Contact lists")).click()
@@ -254,8 +371,15 @@ def test_upload_a_cp1251_csv_and_map_its_columns(page: Page, t, shot, journey, t
 
 def test_write_the_message_with_column_chips(page: Page, t, shot):
     page.get_by_role("link", name=t("Dashboard")).click()
+    expect(page.locator('[data-step="list"]')).to_have_attribute("data-done", "true")
     page.get_by_role("link", name=t("New campaign")).click()
 
+    steps = page.get_by_role("navigation", name=t("Steps"))
+    expect(steps.locator('[aria-current="step"]')).to_have_text(t("1. Message"))
+    # Nothing written yet, so nothing is called fine.
+    expect(page.locator("#template-check")).to_have_text(
+        t("Write the message: it is checked as you type.")
+    )
     page.fill("#name", "Напоминание о визите")
     expect(page.locator("#list_id option:checked")).to_contain_text(LIST_NAME)
     chips = page.locator("[data-chips] button")
@@ -277,9 +401,18 @@ def test_write_the_message_with_column_chips(page: Page, t, shot):
     expect(page).to_have_url(re.compile(r"/campaigns/\d+/preview$"))
 
 
-def test_preview_shows_each_persons_message(page: Page, t, shot, journey):
+def test_preview_shows_each_persons_message(page: Page, t, tn, shot, journey):
+    expect(page.get_by_role("navigation", name=t("Steps")).locator("[aria-current]")).to_have_text(
+        t("2. Preview")
+    )
     expect(
-        page.get_by_text(t("Exactly what each person will get (%(n)s contacts).", n=28))
+        page.get_by_text(
+            tn(
+                "Exactly what each person will get (%(num)s contact).",
+                "Exactly what each person will get (%(num)s contacts).",
+                28,
+            )
+        )
     ).to_be_visible()
     messages = page.locator(".preview-message")
     expect(messages).to_have_count(20)
@@ -299,6 +432,12 @@ def test_preview_shows_each_persons_message(page: Page, t, shot, journey):
 
 
 def test_test_send_reaches_the_gateway(page: Page, t, gateway, journey):
+    page.fill("#test-phone", "12")
+    page.get_by_role("button", name=t("Send me the first message")).click()
+    expect(flash(page)).to_have_class(re.compile("alert-danger"))
+    expect(flash(page)).to_be_focused()  # the first error has the focus
+    assert gateway.state.messages() == []
+
     page.fill("#test-phone", TEST_PHONE_TYPED)
     page.get_by_role("button", name=t("Send me the first message")).click()
 
@@ -307,13 +446,33 @@ def test_test_send_reaches_the_gateway(page: Page, t, gateway, journey):
     assert received == [(TEST_PHONE, journey.contacts[0].message)]
 
 
-def test_launch_and_watch_progress_to_100_percent(page: Page, t, shot, gateway, journey):
+def estimate_after(page: Page, field: str, value: str) -> str:
+    with page.expect_response(lambda r: r.url.endswith("/estimate")):
+        page.fill(field, value)
+    return page.locator("#estimate").inner_text()
+
+
+def test_the_estimate_counts_the_random_pauses(page: Page, t):
+    expect(page.get_by_role("navigation", name=t("Steps")).locator("[aria-current]")).to_have_text(
+        t("3. Options and launch")
+    )
+    for option in ("#window_start", "#window_end", "#delay_min_s", "#delay_max_s"):
+        page.fill(option, "")
+    # 28 messages at 120 a minute: 27 gaps of 0.5 s; a pause of 0–1 s makes them 0.625 s.
+    steady = estimate_after(page, "#rate_per_minute", "120")
+    assert steady.startswith(f"≈ {t('%(s)s s', s=14)} ")
+    paused = estimate_after(page, "#delay_max_s", "1")
+    assert paused.startswith(f"≈ {t('%(s)s s', s=17)} "), paused
+    assert "0,6" in paused
+
+
+def test_launch_and_watch_progress_to_100_percent(page: Page, t, tn, shot, gateway, journey):
     expect(page.locator("#estimate")).not_to_be_empty()
     shot("06-launch")
     # The gateway says some numbers are not on WhatsApp, so the results hold failures too.
     gateway.state.configure(faults={Fault.RECIPIENT_ERROR: 0.2})
     try:
-        launch(page, t, FAST_RATE)
+        launch(page, t, tn, FAST_RATE)
         assert re.search(r"/campaigns/\d+$", page.url)
         expect(badge(page)).to_have_text(t("Sending"))
         expect(page.locator("#progress [data-percent]")).not_to_have_text("100%")
@@ -337,11 +496,24 @@ def test_launch_and_watch_progress_to_100_percent(page: Page, t, shot, gateway, 
     shot("07-campaign")
 
 
-def test_results_filter_by_status(page: Page, t, shot, journey):
+def test_results_show_each_message_and_filter_by_status(page: Page, t, shot, journey):
     page.get_by_role("link", name=t("Results")).click()
     journey.results_url = page.url
     expect(page.get_by_text(t("Found: %(n)s", n=28), exact=True)).to_be_visible()
     expect(page.locator("tbody tr")).to_have_count(28)
+    # The table takes the page's width, and the dates stay on one line.
+    assert page.locator("table").bounding_box()["width"] > 0.9 * DESKTOP["width"]
+    time_cell = page.locator("tbody tr td:last-child").first
+    assert time_cell.evaluate("cell => getComputedStyle(cell).whiteSpace") == "nowrap"
+    # The message each person got; the gateway's internals behind the toggle, in words.
+    sent = page.locator("tbody tr").filter(has=page.locator(".badge", has_text=t("Sent"))).first
+    contact = next(c for c in journey.contacts if c.phone in sent.locator("td").first.inner_text())
+    expect(sent.locator("summary")).to_have_text(contact.message)
+    expect(sent.get_by_text(t("The gateway's answer"))).to_be_hidden()
+    sent.locator("summary").click()
+    expect(sent.get_by_text(t("The gateway's answer"))).to_be_visible()
+    expect(sent).to_contain_text(t("accepted for delivery (code 1)"))
+    expect(page.locator("thead")).not_to_contain_text(t("Gateway status"))
     shot("08-results")
 
     for status, label in [("failed", t("Failed")), ("sent", t("Sent"))]:
@@ -408,16 +580,16 @@ def test_download_results_as_csv_and_xlsx(page: Page, t, journey, tmp_path):
     assert {row[1] for row in rows} == {t("Failed")}
 
 
-def test_pause_and_resume_a_campaign(page: Page, t, shot, gateway, journey):
+def test_pause_and_resume_a_campaign(page: Page, t, tn, shot, gateway, journey):
     gateway.state.reset()
     page.goto(journey.list_url)
     page.get_by_role("link", name=t("Dashboard")).click()
     page.get_by_role("link", name=t("New campaign")).click()
     page.fill("#name", "Вторая волна")
-    page.locator("#template").fill("Добрый день, {{ ФИО }}!")
+    page.locator("#template").fill(LONG_TEMPLATE)
     page.get_by_role("button", name=t("Next: preview")).click()
     page.get_by_role("link", name=t("Next: sending options")).click()
-    launch(page, t, PAUSABLE_RATE)
+    launch(page, t, tn, PAUSABLE_RATE)
     expect(badge(page)).to_have_text(t("Sending"))
     expect(page.locator('#progress [data-count="sent"]')).not_to_have_text("0")  # live
 
@@ -451,10 +623,29 @@ def test_pause_and_resume_a_campaign(page: Page, t, shot, gateway, journey):
     assert gateway.state.attempts() == dict.fromkeys(phones, 1)
     assert sorted(m.phone for m in gateway.state.messages()) == sorted(phones)
 
+    # A long message is cut in the results table and shown whole on a click.
+    page.get_by_role("link", name=t("Results")).click()
+    first = page.locator("tbody tr").first
+    whole = LONG_TEMPLATE.replace("{{ ФИО }}", journey.contacts[0].name)
+    cut = first.locator("summary").inner_text()
+    assert cut.endswith("…") and whole.startswith(cut[:-1]) and len(cut) < len(whole)
+    expect(first.locator("[data-full-message]")).to_be_hidden()
+    first.locator("summary").click()
+    expect(first.locator("[data-full-message]")).to_have_text(whole)
+
     page.get_by_role("link", name=t("Campaigns")).click()
     badges = page.locator("tbody tr .badge")
     expect(badges).to_have_text([t("Completed"), t("Completed")])
     shot("10-campaigns")
+
+
+def test_saved_messages_and_opt_outs_pages(page: Page, t, shot):
+    page.get_by_role("link", name=t("Saved messages")).click()
+    expect(page.get_by_role("heading", name=t("Saved messages"))).to_be_visible()
+    shot("12-saved-messages")
+    page.get_by_role("link", name=t("Opt-out list")).click()
+    expect(page.get_by_role("heading", name=t("Opt-out list"))).to_be_visible()
+    shot("13-opt-outs")
 
 
 def test_settings_show_the_connected_gateway(page: Page, t, shot):
@@ -480,6 +671,9 @@ def test_settings_show_the_connected_gateway(page: Page, t, shot):
 
 def test_dashboard_counts_todays_failures(page: Page, t, journey):
     page.get_by_role("link", name=t("Dashboard")).click()
+    # All first steps are done (the test message and two launches), so the checklist is gone.
+    expect(page.get_by_role("heading", name=t("First steps"))).to_have_count(0)
+    expect(page.locator("canvas#activity-days")).to_be_visible()
 
     expect(page.locator('[data-today="sent"]')).to_have_text(str(journey.outcome["sent"] + 28))
     expect(page.locator('[data-today="failed"]')).to_have_text(

@@ -52,6 +52,14 @@ def test_instant_check_names_an_unknown_column_and_the_known_ones(admin_client, 
     assert "Фамилия" in fragment and "Имя" in fragment and "alert-warning" in fragment
 
 
+def test_an_empty_message_is_not_called_fine(admin_client, contact_list):
+    fragment = admin_client.post(
+        "/campaigns/check", data={"list_id": contact_list, "template": "  \n"}
+    ).get_data(as_text=True)
+    assert "Сообщение в порядке" not in fragment
+    assert "Напишите сообщение" in fragment
+
+
 def test_a_bad_template_is_refused_and_nothing_is_created(admin_client, contact_list, app):
     response = admin_client.post(
         "/campaigns/new",
@@ -76,7 +84,28 @@ def test_estimate_speaks_plain_language(admin_client, draft):
         data={"rate_per_minute": "1", "window_start": "", "window_end": ""},
     ).get_data(as_text=True)
     # the first message goes at once, the next two a minute apart each
-    assert "≈ 2 мин" in fragment and "3 сообщ" in fragment
+    assert "≈ 2 мин на 3 сообщения" in fragment
+
+
+def test_estimate_counts_the_random_pauses_to_the_second(admin_client, app):
+    """The issue's case: 137 messages at 120 a minute with 0–1 s pauses is not "≈ 1 min"."""
+    with app.app_context():
+        list_id = make_list([f"79160000{n:03d}" for n in range(137)], [{}] * 137).id
+    created = admin_client.post(
+        "/campaigns/new", data={"name": "Пауза", "list_id": list_id, "template": "Привет"}
+    )
+    campaign = re.search(r"/campaigns/(\d+)/", created.headers["Location"]).group(1)
+
+    def estimate(low: str, high: str) -> str:
+        data = {"rate_per_minute": "120", "delay_min_s": low, "delay_max_s": high}
+        data |= {"window_start": "", "window_end": ""}
+        return admin_client.post(f"/campaigns/{campaign}/estimate", data=data).get_data(True)
+
+    steady = estimate("", "")
+    assert "≈ 1 мин 8 с на 137 сообщений (по одному каждые 0,5 с)" in steady
+    paused = estimate("0", "1")
+    assert "≈ 1 мин 25 с на 137 сообщений" in paused
+    assert "по одному каждые 0,6 с, случайные паузы учтены" in paused
 
 
 def test_test_send_goes_to_my_number_through_the_sandbox(admin_client, draft, app):
@@ -119,6 +148,17 @@ def test_progress_fragment_shows_counts_and_retry_for_failures(admin_client, fin
     assert 'value="100"' in fragment
     assert "Повторить со статусом «Ошибка»" in fragment
     assert "data-counts='[2, 1, 0, 0, 0]'" in fragment
+
+
+def test_results_show_each_message_with_gateway_details_in_words(admin_client, finished, app):
+    with app.app_context():
+        mark_recipients(
+            finished, PHONES[:1], "sent", message="Добрый день, Анна!", gateway_status="1"
+        )
+    page = admin_client.get(f"/campaigns/{finished}/results").get_data(as_text=True)
+    assert "<summary>Добрый день, Анна!</summary>" in page
+    assert "принято к отправке (код 1)" in page
+    assert "3EB0FF" in page[page.index("<details") :]  # the gateway's id sits behind the toggle
 
 
 def test_results_filter_and_hostile_data_is_escaped(admin_client, finished):

@@ -5,7 +5,7 @@ from tests.factories import make_list, mark_recipients
 from webapp.campaigns import service
 from webapp.extensions import db
 from webapp.models import MessageTemplate, utcnow
-from webapp.settings import sending_defaults
+from webapp.settings import TEST_SENT, sending_defaults, set_setting
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
 
@@ -34,6 +34,27 @@ def test_dashboard_shows_running_campaigns_todays_totals_and_the_chart(app, admi
     assert len(by_day) == 14 and by_day[-1] == 2
     assert len(by_hour) == 24 and by_hour[-1] == 2
     assert "Песочница" in page  # no token: the gateway tile says so
+
+
+def test_a_new_dashboard_shows_first_steps_and_no_empty_chart(admin_client):
+    page = admin_client.get("/").get_data(as_text=True)
+    assert "Первые шаги" in page
+    steps = dict(re.findall(r'data-step="(\w+)" data-done="(\w+)"', page))
+    assert steps == {"gateway": "false", "list": "false", "test": "false", "launch": "false"}
+    assert "Сообщений пока нет" in page
+    assert "<canvas" not in page and "chart.umd" not in page
+
+
+def test_first_steps_tick_as_they_are_done_and_go_once_all_are(app, admin, admin_client):
+    running_campaign(app, admin)
+    page = admin_client.get("/").get_data(as_text=True)
+    steps = dict(re.findall(r'data-step="(\w+)" data-done="(\w+)"', page))
+    assert steps == {"gateway": "false", "list": "true", "test": "false", "launch": "true"}
+    app.config["TELEFON_IP_TOKEN"] = "a-token-for-the-test"
+    with app.app_context():
+        set_setting(TEST_SENT, True)
+        db.session.commit()
+    assert "Первые шаги" not in admin_client.get("/").get_data(as_text=True)
 
 
 def test_saved_messages_start_campaigns(admin_client, app):

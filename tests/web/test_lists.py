@@ -40,7 +40,7 @@ def test_confirming_the_mapping_imports_and_reports(admin_client, app):
     response = admin_client.post(mapping_url, data={"name": "Клиенты", "phone_column": "Телефон"})
     assert response.status_code == 302
     report = admin_client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Список загружен: 3" in report
+    assert "Список загружен: 3 контакта." in report  # the plural form for 3
     assert "дубликат" in report.lower() or "Дубликаты" in report
     assert "&lt;script&gt;" in report and "<script>alert" not in report
     with app.app_context():
@@ -56,7 +56,9 @@ def test_a_bad_file_gets_a_clear_message_and_nothing_is_stored(admin_client, app
     response = upload(admin_client, b"\x00\x01garbage" * 100, "list.xlsx")
     page = admin_client.get(response.headers["Location"], follow_redirects=True)
     assert page.status_code == 415
-    assert "alert-danger" in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert re.search(r'alert-danger"[^>]*>\s*<strong>list.xlsx</strong>: ', text)
+    assert "Выберите другой файл или исправьте этот и загрузите его снова." in text
     with app.app_context():
         assert db.session.query(ContactList).count() == 0
 
@@ -82,6 +84,27 @@ def test_list_page_searches_and_downloads_rejects(admin_client, imported):
     text = rejects.data.decode("utf-8")
     assert text.startswith("\ufeff") and text.count("\ufeff") == 1
     assert "не знаю" in text and ";" in text
+
+
+def test_the_first_rejected_rows_show_with_their_reasons_under_the_counts(admin_client, imported):
+    page = admin_client.get(f"/lists/{imported}").get_data(as_text=True)
+    shown = page[
+        page.index("data-rejects") : page.index("<details") if "<details" in page else None
+    ]
+    assert "не знаю" in shown and "89243555100" in shown  # not folded away
+    assert "не номер телефона" in shown and "повтор строки выше" in shown
+
+
+def test_many_rejected_rows_show_the_first_ten_and_fold_the_rest(admin_client):
+    rows = [f"Клиент {n};не знаю {n}" for n in range(15)] + ["Анна;+7 924 355-51-00"]
+    data = ("ФИО;Телефон\r\n" + "\r\n".join(rows)).encode("cp1251")
+    mapping_url = upload(admin_client, data).headers["Location"]
+    report = admin_client.post(mapping_url, data={"phone_column": "Телефон"}, follow_redirects=True)
+    page = report.get_data(as_text=True)
+    shown, folded = page[page.index("data-rejects") :].split("<details", 1)
+    assert "Незагруженные строки (15)" in shown
+    assert [f"не знаю {n}<" in shown for n in range(15)] == [True] * 10 + [False] * 5
+    assert all(f"не знаю {n}<" in folded.split("</details>")[0] for n in range(10, 15))
 
 
 def test_lists_index_and_delete(admin_client, imported, app):

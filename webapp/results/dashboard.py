@@ -1,4 +1,5 @@
-"""Figures for the dashboard: campaigns in progress, today's outcomes, messages over time."""
+"""Figures for the dashboard: first steps, campaigns in progress, today's outcomes, messages over
+time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Campaign, OutcomeTally
+from ..models import Campaign, ContactList, OutcomeTally
 
 ACTIVE_STATUSES = ("running", "scheduled", "paused")
 OUTCOMES = ("sent", "failed", "unknown")
@@ -22,6 +23,43 @@ class Activity:
     labels: list[str]
     sent: list[int]
     failed: list[int]
+
+
+@dataclass(frozen=True)
+class FirstSteps:
+    """What a newcomer has done of the way to a first campaign."""
+
+    gateway_connected: bool
+    list_uploaded: bool
+    test_sent: bool
+    launched: bool
+    draft_id: int | None
+    """The newest draft, where the test send and the launch are one click away."""
+
+    @property
+    def done(self) -> bool:
+        return self.gateway_connected and self.list_uploaded and self.test_sent and self.launched
+
+
+def first_steps(session: Session, *, gateway_connected: bool, test_sent: bool) -> FirstSteps:
+    """The first-steps checklist; what only the settings know is passed in."""
+    draft_id = session.scalar(
+        select(Campaign.id).where(Campaign.status == "draft").order_by(Campaign.id.desc()).limit(1)
+    )
+    return FirstSteps(
+        gateway_connected=gateway_connected,
+        list_uploaded=session.scalar(select(ContactList.id).limit(1)) is not None,
+        test_sent=test_sent,
+        # Launching creates the recipients; a draft cancelled before that launched nothing.
+        launched=session.scalar(select(Campaign.id).where(Campaign.count_total > 0).limit(1))
+        is not None,
+        draft_id=draft_id,
+    )
+
+
+def has_messages(session: Session) -> bool:
+    """Whether any message has ever had an outcome: before that a chart shows only zeros."""
+    return session.scalar(select(OutcomeTally.hour).limit(1)) is not None
 
 
 def active_campaigns(session: Session) -> list[Campaign]:

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from .. import contacts
@@ -30,6 +31,8 @@ from .audit import audit
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
 PER_PAGE = 50
+# Rejected rows shown at once under the import's counts; the rest are a click away.
+FIRST_REJECTS = 10
 
 
 def uploads() -> UploadStore:
@@ -52,10 +55,14 @@ def upload():
         return render_template("lists/upload.html")
     file = request.files.get("file")
     if file is None or not file.filename:
-        flash(_("Choose a file to upload."), "error")
-        return render_template("lists/upload.html"), 400
+        return upload_failed(None, _("Choose a file to upload."), 400)
     saved = uploads().save(file, current_user.id)
     return redirect(url_for("lists.mapping", upload_id=saved.id))
+
+
+def upload_failed(filename: str | None, reason: str, status: int):
+    """The upload page again, saying which file failed, why, and what to do next."""
+    return render_template("lists/upload.html", failed_name=filename, reason=reason), status
 
 
 @bp.route("/new/<upload_id>", methods=["GET", "POST"])
@@ -71,8 +78,7 @@ def mapping(upload_id: str):
         preview = contacts.preview_file(upload.path, upload.filename, sheet=sheet)
     except ImportFileError as error:
         store.discard(upload)
-        flash(import_error_text(error), "error")
-        return render_template("lists/upload.html"), error.status
+        return upload_failed(upload.filename, import_error_text(error), error.status)
     if request.method == "GET" or "change_sheet" in request.form:
         default_name = Path(upload.filename).stem
         return render_template(
@@ -98,7 +104,14 @@ def mapping(upload_id: str):
         ), error.status
     db.session.commit()
     store.discard(upload)
-    flash(_("The list is imported: %(n)s contacts.", n=report.stored), "success")
+    flash(
+        ngettext(
+            "The list is imported: %(num)s contact.",
+            "The list is imported: %(num)s contacts.",
+            report.stored,
+        ),
+        "success",
+    )
     return redirect(url_for("lists.detail", list_id=report.list_id))
 
 
@@ -127,6 +140,7 @@ def detail(list_id: int):
         page=page,
         per_page=PER_PAGE,
         rejects=rejects,
+        first_rejects=FIRST_REJECTS,
     )
 
 

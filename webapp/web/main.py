@@ -11,7 +11,7 @@ from ..campaigns.service import PAUSE_REASONS
 from ..extensions import db
 from ..models import Campaign, utcnow
 from ..results import dashboard
-from ..settings import gateway_settings
+from ..settings import TEST_SENT, gateway_settings, get_setting
 
 bp = Blueprint("main", __name__)
 
@@ -34,15 +34,22 @@ def nav_items() -> list[tuple[str, str]]:
 @bp.get("/")
 def index():
     timezone, now = current_app.config["BABEL_DEFAULT_TIMEZONE"], utcnow()
+    gateway = gateway_settings(current_app.config)
     return render_template(
         "index.html",
+        steps=dashboard.first_steps(
+            db.session,
+            gateway_connected=not gateway.use_sandbox,
+            test_sent=bool(get_setting(TEST_SENT)),
+        ),
+        has_messages=dashboard.has_messages(db.session),
         campaigns=dashboard.active_campaigns(db.session),
         totals=dashboard.today_totals(db.session, timezone, now),
         charts={
             "days": dashboard.daily_activity(db.session, timezone, now),
             "hours": dashboard.hourly_activity(db.session, timezone, now),
         },
-        gateway=gateway_settings(current_app.config),
+        gateway=gateway,
         account_problem=db.session.scalar(
             select(Campaign)
             .where(Campaign.pause_code.in_(("balance", "unauthorized")))
