@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import g, request
+from flask_babel import gettext as _
 
 from ..audit import ACTIONS, TARGETS, details, events_query
 from ..models import AuditEvent
@@ -28,10 +29,13 @@ def event_json(event: AuditEvent) -> dict:
 @bp.get("/audit")
 def audit_events():
     if not g.api_user.is_admin:
-        raise ApiError(403, "The audit trail is for administrators.")
+        raise ApiError(403, _("The audit trail is for administrators."))
     action = request.args.get("action") or None
     if action is not None and action not in ACTIONS:
-        raise ApiError(400, f"'action' must be one of: {', '.join(ACTIONS)}.")
+        raise ApiError(
+            400,
+            _("'%(name)s' must be one of: %(choices)s.", name="action", choices=", ".join(ACTIONS)),
+        )
     query = events_query(
         action=action,
         actor=request.args.get("actor"),
@@ -51,7 +55,12 @@ def _time_arg(name: str) -> datetime | None:
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ApiError(
-            400, f"'{name}' must be an ISO 8601 time, like 2026-12-01T09:00:00+03:00."
+            400,
+            _(
+                "'%(name)s' must be an ISO 8601 time, like %(example)s.",
+                name=name,
+                example="2026-12-01T09:00:00+03:00",
+            ),
         ) from None
 
 

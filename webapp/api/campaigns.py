@@ -17,8 +17,6 @@ from flask_babel import gettext as _
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.options import OPTION_NAMES
-from ..campaigns.service import CampaignError
-from ..errors import json_error
 from ..extensions import db
 from ..models import Campaign
 from ..results import export
@@ -38,13 +36,6 @@ _TRANSITIONS = {
     "resume": service.resume_campaign,
     "cancel": service.cancel_campaign,
 }
-
-
-@bp.errorhandler(CampaignError)
-def campaign_error(error: CampaignError):
-    message = _(error.message, **error.params)
-    field = error.details.get("field")
-    return json_error(error.status, f"{field}: {message}" if field else message, **error.details)
 
 
 def campaign_json(campaign: Campaign) -> dict:

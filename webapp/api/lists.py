@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from .. import contacts
 from ..audit import list_facts
-from ..contacts import ImportFileError, InvalidPhoneError
+from ..edge import get_or_404, import_upload, normalize_opt_outs
 from ..extensions import db
 from ..models import ContactList, OptOut
 from ..uploads import temporary_upload
@@ -37,35 +37,22 @@ def list_summary(contact_list: ContactList) -> dict:
     }
 
 
-def get_list(list_id: int) -> ContactList:
-    contact_list = db.session.get(ContactList, list_id)
-    if contact_list is None:
-        raise ApiError(404, f"No contact list with id {list_id}.")
-    return contact_list
-
-
 @bp.post("/lists")
 def create_list():
     file = request.files.get("file")
     if file is None or not file.filename:
-        raise ApiError(400, "Send the spreadsheet as the multipart field 'file'.")
+        raise ApiError(400, _("Send the spreadsheet as the multipart field 'file'."))
     with temporary_upload(file, Path(current_app.instance_path) / "uploads") as path:
-        try:
-            report = contacts.import_contacts(
-                db.session.connection(),
-                path,
-                file.filename,
-                name=(request.form.get("name") or Path(file.filename).stem)[:200],
-                phone_column=request.form.get("phone_column") or None,
-                sheet=request.form.get("sheet") or None,
-                region=current_app.config["PHONE_DEFAULT_REGION"],
-                created_by_id=g.api_user.id,
-            )
-        except ImportFileError as error:
-            db.session.rollback()
-            raise ApiError(error.status, _(error.message, **error.params)) from None
+        report = import_upload(
+            path,
+            file.filename,
+            name=request.form.get("name", ""),
+            phone_column=request.form.get("phone_column"),
+            sheet=request.form.get("sheet"),
+            created_by_id=g.api_user.id,
+        )
     db.session.commit()
-    return list_summary(get_list(report.list_id)), 201
+    return list_summary(get_or_404(ContactList, report.list_id)), 201
 
 
 @bp.get("/lists")
@@ -75,12 +62,12 @@ def lists():
 
 @bp.get("/lists/<int:list_id>")
 def list_detail(list_id: int):
-    return list_summary(get_list(list_id))
+    return list_summary(get_or_404(ContactList, list_id))
 
 
 @bp.get("/lists/<int:list_id>/contacts")
 def list_contacts(list_id: int):
-    get_list(list_id)
+    get_or_404(ContactList, list_id)
     page, per_page = page_args()
     found = contacts.search_contacts(
         db.session, list_id, request.args.get("q", ""), limit=per_page, offset=(page - 1) * per_page
@@ -91,7 +78,7 @@ def list_contacts(list_id: int):
 
 @bp.get("/lists/<int:list_id>/rejects")
 def list_rejects(list_id: int):
-    get_list(list_id)
+    get_or_404(ContactList, list_id)
     page, per_page = page_args()
     found = contacts.list_rejects(db.session, list_id, limit=per_page, offset=(page - 1) * per_page)
     items = [
@@ -103,11 +90,8 @@ def list_rejects(list_id: int):
 
 @bp.delete("/lists/<int:list_id>")
 def delete_list(list_id: int):
-    contact_list = get_list(list_id)
-    try:
-        contacts.delete_list(db.session, contact_list)
-    except contacts.ListInUseError:
-        raise ApiError(409, "Campaigns use this list: delete them first.") from None
+    contact_list = get_or_404(ContactList, list_id)
+    contacts.delete_list(db.session, contact_list)
     audit("list_deleted", ("contact_list", list_id), list_facts(contact_list))
     db.session.commit()
     return "", 204
@@ -132,16 +116,14 @@ def add_opt_outs():
     body = json_body()
     phones = body.get("phones")
     if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
-        raise ApiError(400, "'phones' must be a list of strings.")
-    region = current_app.config["PHONE_DEFAULT_REGION"]
-    normalized, invalid = [], []
-    for raw in phones:
-        try:
-            normalized.append(contacts.normalize_phone(raw, region))
-        except InvalidPhoneError as error:
-            invalid.append({"value": raw, "reason": _(error.reason)})
+        raise ApiError(400, _("'phones' must be a list of strings."))
+    normalized, invalid = normalize_opt_outs(phones)
     if invalid:
-        raise ApiError(422, "Some numbers are not valid; nothing was added.", invalid=invalid)
+        raise ApiError(
+            422,
+            _("Some numbers are not valid; nothing was added."),
+            invalid=[{"value": raw, "reason": _(reason)} for raw, reason in invalid],
+        )
     note = str(body.get("note", ""))
     added = contacts.add_opt_outs(db.session.connection(), normalized, note)
     audit("opt_outs_added", ("opt_out", None), {"added": added, "note": note})
@@ -155,10 +137,8 @@ def remove_opt_out(phone: str):
     body = request.get_json(silent=True) if request.is_json else None
     reason = request.args.get("reason") or (body.get("reason") if isinstance(body, dict) else None)
     if not isinstance(reason, str) or not reason.strip():
-        raise ApiError(422, "Say why the number may receive messages again: send 'reason'.")
-    opt_out = db.session.get(OptOut, phone)
-    if opt_out is None:
-        raise ApiError(404, f"{phone} is not on the opt-out list.")
+        raise ApiError(422, _("Say why the number may receive messages again: send 'reason'."))
+    opt_out = get_or_404(OptOut, phone)
     db.session.delete(opt_out)
     audit("opt_out_removed", ("opt_out", phone), {"reason": reason.strip(), "note": opt_out.note})
     db.session.commit()

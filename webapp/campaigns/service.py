@@ -18,7 +18,7 @@ from sqlalchemy import Select, case, delete, exists, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from ..contacts import InvalidPhoneError, normalize_phone
-from ..i18n import N_
+from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
 from .eta import estimate_finish
@@ -74,21 +74,8 @@ RETRY_REFUSED = N_("Recipients can be retried when the campaign has completed or
 NOTHING_TO_RETRY = N_("No recipient has the status to retry.")
 
 
-class CampaignError(Exception):
-    """A refused request: ``message % params`` (an ``N_`` text) says why; ``status`` as in HTTP.
-
-    ``details`` go into the API's error body as they are (``field``, ``known_columns``...).
-    """
-
-    status = 422
-
-    def __init__(
-        self, message: str, params: Mapping[str, Any] | None = None, **details: Any
-    ) -> None:
-        self.message = message
-        self.params = dict(params or {})
-        self.details = details
-        super().__init__(message % self.params if self.params else message)
+class CampaignError(UserError):
+    """A refused request about a campaign: ``message % params`` says why."""
 
 
 class CampaignNotFound(CampaignError):

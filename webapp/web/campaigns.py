@@ -20,6 +20,7 @@ from flask_babel import format_datetime, format_decimal, get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
@@ -27,6 +28,7 @@ from ..campaigns.eta import estimate_finish, expected_gap_s
 from ..campaigns.options import OptionsError, parse_options
 from ..campaigns.rendering import parse_template
 from ..contacts.browse import list_columns
+from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
@@ -43,16 +45,17 @@ PREVIEW_PER_PAGE = 20
 RESULTS_PER_PAGE = 50
 
 
-def refusal(error: service.CampaignError) -> str:
-    """A refused action in words, in the reader's language."""
-    return _(error.message, **error.params)
+@bp.errorhandler(service.CampaignError)
+def refused(error: service.CampaignError):
+    """A refused action: its reason flashed on the campaign's page; a missing campaign is a 404."""
+    if isinstance(error, service.CampaignNotFound):
+        return handle_http_error(NotFound())
+    flash(error.text(), "error")
+    return redirect(url_for("campaigns.detail", campaign_id=request.view_args["campaign_id"]))
 
 
 def load(campaign_id: int) -> Campaign:
-    try:
-        return service.get_campaign(db.session, campaign_id)
-    except service.CampaignNotFound:
-        abort(404)
+    return service.get_campaign(db.session, campaign_id)
 
 
 @bp.get("/")
@@ -96,7 +99,7 @@ def new():
             db.session, values, defaults=sending_defaults(), created_by_id=current_user.id
         )
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return compose_page(None, values, 422)
     db.session.commit()
     return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
@@ -120,7 +123,7 @@ def edit(campaign_id: int):
     try:
         service.update_campaign(db.session, campaign_id, values)
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return compose_page(campaign, values, error.status)
     db.session.commit()
     return redirect(url_for("campaigns.preview", campaign_id=campaign_id))
@@ -140,7 +143,7 @@ def check():
         try:
             parse_template(template, contact_list)
         except TemplateError as error:
-            problem = _(error.message, **error.params)
+            problem = error.text()
     return render_template("campaigns/_check.html", problem=problem)
 
 
@@ -155,7 +158,7 @@ def preview(campaign_id: int):
             db.session, campaign_id, limit=PREVIEW_PER_PAGE, offset=(page - 1) * PREVIEW_PER_PAGE
         )
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return redirect(url_for("campaigns.edit", campaign_id=campaign_id))
     return render_template(
         "campaigns/preview.html",
@@ -194,9 +197,7 @@ def estimate(campaign_id: int):
             forms.sending_options(request.form), json.loads(campaign.options_json)
         )
     except OptionsError as error:
-        return render_template(
-            "campaigns/_estimate.html", text=None, problem=_(error.message, **error.params)
-        )
+        return render_template("campaigns/_estimate.html", text=None, problem=error.text())
     pending = (
         campaign.count_pending
         if campaign.status != "draft"
@@ -268,7 +269,7 @@ def test_send(campaign_id: int):
             current_app.config["PHONE_DEFAULT_REGION"],
         )
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return redirect(url_for("campaigns.launch", campaign_id=campaign_id))
     gateway = build_gateway(current_app)
     try:
@@ -296,7 +297,7 @@ def start(campaign_id: int):
         service.start_campaign(db.session, campaign_id)
     except service.CampaignError as error:
         db.session.rollback()
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return options_page(load(campaign_id), error.status)
     audit("campaign_started", ("campaign", campaign_id))
     db.session.commit()
@@ -341,28 +342,18 @@ ACTIONS = {
 
 @bp.post("/<int:campaign_id>/<any(pause, resume, cancel):action>")
 def act(campaign_id: int, action: str):
-    try:
-        ACTIONS[action](db.session, campaign_id)
-    except service.CampaignError as error:
-        flash(refusal(error), "error")
-    else:
-        audit(CAMPAIGN_ACTIONS[action], ("campaign", campaign_id))
-        db.session.commit()
+    ACTIONS[action](db.session, campaign_id)
+    audit(CAMPAIGN_ACTIONS[action], ("campaign", campaign_id))
+    db.session.commit()
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 
 @bp.post("/<int:campaign_id>/duplicate")
 def duplicate(campaign_id: int):
     """A new draft from this campaign, to send the same message again or to another list."""
-    try:
-        copy = service.duplicate_campaign(
-            db.session,
-            campaign_id,
-            name_suffix=_(service.COPY_SUFFIX),
-            created_by_id=current_user.id,
-        )
-    except service.CampaignNotFound:
-        abort(404)
+    copy = service.duplicate_campaign(
+        db.session, campaign_id, name_suffix=_(service.COPY_SUFFIX), created_by_id=current_user.id
+    )
     db.session.commit()
     flash(_("A copy is ready to edit."), "success")
     return redirect(url_for("campaigns.edit", campaign_id=copy.id))
@@ -370,13 +361,7 @@ def duplicate(campaign_id: int):
 
 @bp.post("/<int:campaign_id>/delete")
 def delete(campaign_id: int):
-    try:
-        service.delete_draft(db.session, campaign_id)
-    except service.CampaignNotFound:
-        abort(404)
-    except service.CampaignError as error:
-        flash(refusal(error), "error")
-        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    service.delete_draft(db.session, campaign_id)
     db.session.commit()
     flash(_("The draft is deleted."), "success")
     return redirect(url_for("campaigns.index"))
@@ -385,14 +370,10 @@ def delete(campaign_id: int):
 @bp.post("/<int:campaign_id>/retry")
 def retry(campaign_id: int):
     statuses = request.form.getlist("status")
-    try:
-        service.retry_campaign(db.session, campaign_id, statuses)
-    except service.CampaignError as error:
-        flash(refusal(error), "error")
-    else:
-        audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
-        db.session.commit()
-        flash(_("The chosen recipients are queued again."), "success")
+    service.retry_campaign(db.session, campaign_id, statuses)
+    audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
+    db.session.commit()
+    flash(_("The chosen recipients are queued again."), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 

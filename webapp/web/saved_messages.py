@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..edge import get_or_404
 from ..extensions import db
 from ..models import MessageTemplate
 
 bp = Blueprint("saved", __name__, url_prefix="/saved-messages")
 NAME_MAX_LENGTH = 200
-
-
-def get_saved(saved_id: int) -> MessageTemplate:
-    saved = db.session.get(MessageTemplate, saved_id)
-    if saved is None:
-        abort(404)
-    return saved
 
 
 @bp.get("/")
@@ -55,7 +49,7 @@ def new():
 
 @bp.route("/<int:saved_id>", methods=["GET", "POST"])
 def edit(saved_id: int):
-    saved = get_saved(saved_id)
+    saved = get_or_404(MessageTemplate, saved_id)
     if request.method == "GET":
         return render_template("saved/edit.html", saved=saved, body=saved.body)
     values = form_values()
@@ -71,7 +65,7 @@ def edit(saved_id: int):
 
 @bp.post("/<int:saved_id>/delete")
 def delete(saved_id: int):
-    db.session.delete(get_saved(saved_id))
+    db.session.delete(get_or_404(MessageTemplate, saved_id))
     db.session.commit()
     flash(_("Message deleted."), "success")
     return redirect(url_for("saved.index"))

@@ -119,7 +119,7 @@ def save_defaults():
     try:
         options = parse_options(given, {}).to_dict()
     except OptionsError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return redirect(url_for("settings.index"))
     set_setting("sending_defaults", {name: options[name] for name in given})
     db.session.commit()
@@ -136,7 +136,7 @@ def add_user():
             role=request.form.get("role", "member"),
         )
     except AccountError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return redirect(url_for("settings.index"))
     audit("user_created", ("user", user), user_facts(user))
     db.session.commit()
@@ -176,7 +176,7 @@ def reset_password(user_id: int):
     try:
         set_password(user, request.form.get("password", ""))
     except AccountError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return redirect(url_for("settings.index"))
     audit("password_changed", ("user", user.id))
     db.session.commit()
