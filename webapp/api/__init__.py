@@ -9,7 +9,6 @@ from ..accounts import user_for_api_key
 from ..errors import json_error
 from ..extensions import csrf, db
 from ..i18n import UserError
-from . import openapi
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -59,5 +58,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-# The endpoint modules register their routes on ``bp`` when imported.
-from . import audit, campaigns, lists  # noqa: E402, F401
+# The endpoint modules register their routes on ``bp`` when imported; the description after them.
+from . import audit, campaigns, lists, openapi  # noqa: E402, F401
