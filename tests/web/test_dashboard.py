@@ -1,11 +1,10 @@
 import json
 import re
 
-from tests.factories import make_list, mark_recipients
-from webapp.campaigns import service
+from tests.factories import make_campaign, make_list, mark_recipients
 from webapp.extensions import db
 from webapp.models import MessageTemplate, utcnow
-from webapp.settings import TEST_SENT, sending_defaults, set_setting
+from webapp.settings import TEST_SENT, set_setting
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
 
@@ -13,16 +12,10 @@ PHONES = ["79243555100", "79243555101", "79243555102"]
 def running_campaign(app, admin) -> int:
     with app.app_context():
         contact_list = make_list(PHONES, [{"Имя": "Анна"}] * 3)
-        campaign = service.create_campaign(
-            db.session,
-            {"name": "Акция", "list_id": contact_list.id, "template": "Привет, {{ Имя }}"},
-            defaults=sending_defaults(),
-        )
-        service.start_campaign(db.session, campaign.id)
-        db.session.commit()
-        mark_recipients(campaign.id, PHONES[:2], "sent", sent_at=utcnow())
-        mark_recipients(campaign.id, PHONES[2:], "failed", error="bad number")
-        return campaign.id
+        campaign_id = make_campaign(contact_list.id, "Привет, {{ Имя }}", name="Акция", start=True)
+        mark_recipients(campaign_id, PHONES[:2], "sent", sent_at=utcnow())
+        mark_recipients(campaign_id, PHONES[2:], "failed", error="bad number")
+        return campaign_id
 
 
 def test_dashboard_shows_running_campaigns_todays_totals_and_the_chart(app, admin, admin_client):

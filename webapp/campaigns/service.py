@@ -24,10 +24,18 @@ from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateT
 from .eta import estimate_finish
 from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
 from .rendering import parse_template, render_for_contact
+from .statuses import (
+    ALLOWED_FROM,
+    COUNTED,
+    LIVE,
+    RETRYABLE,
+    CampaignStatus,
+    RecipientStatus,
+    can,
+)
 
-STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
-COUNTED_STATUSES = ("pending", "sent", "failed", "unknown", "skipped")
-RETRYABLE = ("failed", "unknown")
+STATUSES = tuple(CampaignStatus)
+COUNTED_STATUSES = COUNTED
 NAME_MAX_LENGTH = 200
 MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot even be looked up
 
@@ -140,7 +148,7 @@ def create_campaign(
         list_id=contact_list.id,
         template=template.text,
         options_json=_options_json(values, defaults),
-        status="draft",
+        status=CampaignStatus.DRAFT,
         created_by_id=created_by_id,
     )
     session.add(campaign)
@@ -151,10 +159,10 @@ def create_campaign(
 def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, Any]) -> Campaign:
     """Edit a draft, or a paused campaign's sending options; keys absent stay as they are."""
     campaign = get_campaign(session, campaign_id)
-    if campaign.status not in ("draft", "paused"):
+    if not can(campaign, "edit"):
         raise CampaignConflict(EDIT_REFUSED)
     values: dict[str, Any] = {}
-    if campaign.status == "paused":
+    if campaign.status == CampaignStatus.PAUSED:
         for key in ("name", "list_id", "template"):
             # Sending back the campaign as read, with only the options changed, is fine.
             if key in changes and changes[key] != getattr(campaign, key):
@@ -188,7 +196,7 @@ def duplicate_campaign(
         list_id=original.list_id,
         template=original.template,
         options_json=original.options_json,
-        status="draft",
+        status=CampaignStatus.DRAFT,
         created_by_id=created_by_id,
     )
     session.add(copy)
@@ -199,7 +207,9 @@ def duplicate_campaign(
 def delete_draft(session: Session, campaign_id: int) -> None:
     """Delete a campaign that was never started; others keep their results (409)."""
     result = session.execute(
-        delete(Campaign).where(Campaign.id == campaign_id, Campaign.status == "draft")
+        delete(Campaign).where(
+            Campaign.id == campaign_id, Campaign.status.in_(ALLOWED_FROM["delete"])
+        )
     )
     if result.rowcount == 0:
         get_campaign(session, campaign_id)  # a 404 when it does not exist at all
@@ -210,12 +220,14 @@ def start_campaign(session: Session, campaign_id: int, now: datetime | None = No
     """Draft → running (scheduled when ``start_at`` is ahead), with one recipient per contact."""
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
-    if campaign.status != "draft":
+    if not can(campaign, "start"):
         raise CampaignConflict(START_REFUSED)
     _parsed_template(campaign.template, campaign.contact_list)
     if not session.scalar(select(exists().where(Contact.list_id == campaign.list_id))):
         raise CampaignError(EMPTY_LIST, field="list_id")
-    _transition(session, campaign_id, ("draft",), START_REFUSED, **_starting(campaign, now))
+    _transition(
+        session, campaign_id, ALLOWED_FROM["start"], START_REFUSED, **_starting(campaign, now)
+    )
     _materialize_recipients(session, campaign_id, campaign.list_id)
     return get_campaign(session, campaign_id)
 
@@ -225,9 +237,9 @@ def pause_campaign(session: Session, campaign_id: int) -> Campaign:
     _transition(
         session,
         campaign_id,
-        ("running", "scheduled"),
+        ALLOWED_FROM["pause"],
         PAUSE_REFUSED,
-        status="paused",
+        status=CampaignStatus.PAUSED,
         pause_code="user",
         pause_detail=None,
     )
@@ -240,7 +252,7 @@ def resume_campaign(session: Session, campaign_id: int, now: datetime | None = N
     _transition(
         session,
         campaign_id,
-        ("paused",),
+        ALLOWED_FROM["resume"],
         RESUME_REFUSED,
         **_starting(get_campaign(session, campaign_id), now),
         pause_code=None,
@@ -255,14 +267,16 @@ def cancel_campaign(session: Session, campaign_id: int, now: datetime | None = N
     _transition(
         session,
         campaign_id,
-        ("draft", "scheduled", "running", "paused"),
+        ALLOWED_FROM["cancel"],
         CANCEL_REFUSED,
-        status="cancelled",
+        status=CampaignStatus.CANCELLED,
         finished_at=now,
         pause_code=None,
         pause_detail=None,
     )
-    _move_recipients(session, campaign_id, "pending", "skipped", now, error=CANCELLED)
+    _move_recipients(
+        session, campaign_id, RecipientStatus.PENDING, RecipientStatus.SKIPPED, now, error=CANCELLED
+    )
     return get_campaign(session, campaign_id)
 
 
@@ -273,21 +287,30 @@ def retry_campaign(
     now = now or utcnow()
     statuses = _retry_statuses(statuses)
     campaign = get_campaign(session, campaign_id)
-    if campaign.status not in ("completed", "paused"):
+    if not can(campaign, "retry"):
         raise CampaignConflict(RETRY_REFUSED)
     if not any(getattr(campaign, f"count_{status}") for status in statuses):
         raise CampaignConflict(NOTHING_TO_RETRY)
     _transition(
         session,
         campaign_id,
-        ("completed", "paused"),
+        ALLOWED_FROM["retry"],
         RETRY_REFUSED,
-        status=case((Campaign.status == "completed", "running"), else_=Campaign.status),
+        status=case(
+            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
+            else_=Campaign.status,
+        ),
         finished_at=None,
     )
     for status in statuses:
         _move_recipients(
-            session, campaign_id, status, "pending", now, error=None, next_attempt_at=None
+            session,
+            campaign_id,
+            status,
+            RecipientStatus.PENDING,
+            now,
+            error=None,
+            next_attempt_at=None,
         )
     return get_campaign(session, campaign_id)
 
@@ -349,7 +372,7 @@ def counts(campaign: Campaign) -> dict[str, int]:
 
 def campaign_eta(campaign: Campaign, now: datetime | None = None) -> datetime | None:
     """When a running or scheduled campaign likely sends its last message; else None."""
-    if campaign.status not in ("running", "scheduled"):
+    if campaign.status not in LIVE:
         return None
     return estimate_finish(campaign_options(campaign), campaign.count_pending, now or utcnow())
 
@@ -358,9 +381,9 @@ def _starting(campaign: Campaign, now: datetime) -> dict[str, Any]:
     """Running, or scheduled while ``start_at`` is ahead; the sender sets started_at then."""
     start_at = campaign_options(campaign).start_at
     if start_at is not None and start_at > now:
-        return {"status": "scheduled"}
+        return {"status": CampaignStatus.SCHEDULED}
     return {
-        "status": "running",
+        "status": CampaignStatus.RUNNING,
         "started_at": func.coalesce(Campaign.started_at, literal(now, UTCDateTime())),
     }
 
@@ -448,8 +471,8 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
         .where(Campaign.id == campaign_id)
         .values(
             count_total=sum(by_status.values()),
-            count_pending=by_status.get("pending", 0),
-            count_skipped=by_status.get("skipped", 0),
+            count_pending=by_status.get(RecipientStatus.PENDING, 0),
+            count_skipped=by_status.get(RecipientStatus.SKIPPED, 0),
         )
         .execution_options(synchronize_session=False)
     )

@@ -27,6 +27,7 @@ from ..campaigns import service
 from ..campaigns.eta import estimate_finish, expected_gap_s
 from ..campaigns.options import OptionsError, parse_options
 from ..campaigns.rendering import parse_template
+from ..campaigns.statuses import can
 from ..contacts.browse import list_columns
 from ..errors import handle_http_error
 from ..extensions import db
@@ -200,7 +201,7 @@ def estimate(campaign_id: int):
         return render_template("campaigns/_estimate.html", text=None, problem=error.text())
     pending = (
         campaign.count_pending
-        if campaign.status != "draft"
+        if not can(campaign, "start")
         else campaign.contact_list.contact_count
     )
     return render_template(
