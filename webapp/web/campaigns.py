@@ -44,6 +44,7 @@ from .audit import audit
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 PREVIEW_PER_PAGE = 20
 RESULTS_PER_PAGE = 50
+INDEX_LIMIT = 500
 
 
 @bp.errorhandler(service.CampaignError)
@@ -62,10 +63,10 @@ def load(campaign_id: int) -> Campaign:
 @bp.get("/")
 def index():
     campaigns = db.session.execute(
-        select(Campaign, User.email)
+        service.campaigns_query()
+        .add_columns(User.email)
         .outerjoin(User, User.id == Campaign.created_by_id)
-        .order_by(Campaign.id.desc())
-        .limit(500)
+        .limit(INDEX_LIMIT)
     ).all()
     return render_template("campaigns/index.html", campaigns=campaigns)
 

@@ -11,9 +11,9 @@ from .. import logs
 from ..accounts import ROLES, AccountError, create_api_key, create_user, set_password
 from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
-from ..config import DEFAULT_BASE_URL
 from ..extensions import db
 from ..models import ApiKey, User
+from ..sending.telefon_ip import DEFAULT_BASE_URL
 from ..settings import (
     gateway_settings,
     get_setting,
