@@ -17,14 +17,14 @@ from .contacts import InvalidPhoneError
 from .contacts.pipeline import ImportReport
 from .extensions import db
 from .i18n import N_
-from .models import ContactList, MessageTemplate, OptOut
+from .models import ContactList, OptOut, SavedMessage
 
 NAME_MAX_LENGTH = 200
 Model = TypeVar("Model")
 NOT_FOUND = {
     ContactList: N_("There is no contact list %(id)s."),
     OptOut: N_("%(id)s is not on the opt-out list."),
-    MessageTemplate: N_("There is no saved message %(id)s."),
+    SavedMessage: N_("There is no saved message %(id)s."),
 }
 
 

@@ -3,7 +3,7 @@ import re
 
 from tests.factories import make_campaign, make_list, mark_recipients
 from webapp.extensions import db
-from webapp.models import MessageTemplate, utcnow
+from webapp.models import SavedMessage, utcnow
 from webapp.settings import TEST_SENT, set_setting
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
@@ -57,7 +57,7 @@ def test_saved_messages_start_campaigns(admin_client, app):
         "/saved-messages/new", data={"name": "Напоминание", "body": "Ждём вас, {{ Имя }}"}
     )
     with app.app_context():
-        saved = db.session.scalar(db.select(MessageTemplate))
+        saved = db.session.scalar(db.select(SavedMessage))
         assert saved.body == "Ждём вас, {{ Имя }}"
     compose = admin_client.get(f"/campaigns/new?template_id={saved.id}").get_data(as_text=True)
     assert "Ждём вас, {{ Имя }}</textarea>" in compose
@@ -65,11 +65,11 @@ def test_saved_messages_start_campaigns(admin_client, app):
     assert "Новое" in admin_client.get("/saved-messages/").get_data(as_text=True)
     admin_client.post(f"/saved-messages/{saved.id}/delete")
     with app.app_context():
-        assert db.session.query(MessageTemplate).count() == 0
+        assert db.session.query(SavedMessage).count() == 0
 
 
 def test_saving_needs_a_name_and_a_text(admin_client, app):
     response = admin_client.post("/saved-messages/new", data={"name": "", "body": "x"})
     assert response.status_code == 400
     with app.app_context():
-        assert db.session.query(MessageTemplate).count() == 0
+        assert db.session.query(SavedMessage).count() == 0

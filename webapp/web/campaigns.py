@@ -32,7 +32,7 @@ from ..contacts.browse import list_columns
 from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
-from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
+from ..models import Campaign, ContactList, SavedMessage, User, utcnow
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
@@ -74,7 +74,7 @@ def index():
 def compose_page(campaign: Campaign | None, values: dict, status: int = 200):
     lists = db.session.scalars(select(ContactList).order_by(ContactList.id.desc())).all()
     columns = {item.id: list_columns(item) for item in lists}
-    saved = db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)).all()
+    saved = db.session.scalars(select(SavedMessage).order_by(SavedMessage.name)).all()
     page = render_template(
         "campaigns/compose.html",
         campaign=campaign,
@@ -91,7 +91,7 @@ def compose_page(campaign: Campaign | None, values: dict, status: int = 200):
 def new():
     if request.method == "GET":
         values = {"list_id": request.args.get("list_id", type=parse_id), "name": "", "template": ""}
-        saved = db.session.get(MessageTemplate, request.args.get("template_id", 0, type=parse_id))
+        saved = db.session.get(SavedMessage, request.args.get("template_id", 0, type=parse_id))
         if saved is not None:
             values.update(name=saved.name, template=saved.body)
         return compose_page(None, values)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..edge import get_or_404
 from ..extensions import db
-from ..models import MessageTemplate
+from ..models import SavedMessage
 
 bp = Blueprint("saved", __name__, url_prefix="/saved-messages")
 NAME_MAX_LENGTH = 200
@@ -17,7 +17,7 @@ NAME_MAX_LENGTH = 200
 
 @bp.get("/")
 def index():
-    saved = db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)).all()
+    saved = db.session.scalars(select(SavedMessage).order_by(SavedMessage.name)).all()
     return render_template("saved/index.html", saved=saved)
 
 
@@ -41,7 +41,7 @@ def new():
         return render_template(
             "saved/edit.html", saved=None, body=request.form.get("body", "")
         ), 400
-    db.session.add(MessageTemplate(name=values[0], body=values[1], created_by_id=current_user.id))
+    db.session.add(SavedMessage(name=values[0], body=values[1], created_by_id=current_user.id))
     db.session.commit()
     flash(_("Message saved."), "success")
     return redirect(url_for("saved.index"))
@@ -49,7 +49,7 @@ def new():
 
 @bp.route("/<int:saved_id>", methods=["GET", "POST"])
 def edit(saved_id: int):
-    saved = get_or_404(MessageTemplate, saved_id)
+    saved = get_or_404(SavedMessage, saved_id)
     if request.method == "GET":
         return render_template("saved/edit.html", saved=saved, body=saved.body)
     values = form_values()
@@ -65,7 +65,7 @@ def edit(saved_id: int):
 
 @bp.post("/<int:saved_id>/delete")
 def delete(saved_id: int):
-    db.session.delete(get_or_404(MessageTemplate, saved_id))
+    db.session.delete(get_or_404(SavedMessage, saved_id))
     db.session.commit()
     flash(_("Message deleted."), "success")
     return redirect(url_for("saved.index"))
