@@ -32,6 +32,7 @@ def authenticate():
 @bp.errorhandler(UserError)
 def refused(error: UserError):
     """Every refusal the domain raises, as ``{"error": ..., **details}`` with its status."""
+    db.session.rollback()  # a refused request writes nothing, whatever it began
     field = error.details.get("field")
     message = error.text()
     return json_error(error.status, f"{field}: {message}" if field else message, **error.details)

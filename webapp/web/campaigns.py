@@ -52,6 +52,7 @@ def refused(error: service.CampaignError):
     """A refused action: its reason flashed on the campaign's page; a missing campaign is a 404."""
     if isinstance(error, service.CampaignNotFound):
         return handle_http_error(NotFound())
+    db.session.rollback()  # a refused action writes nothing, whatever it began
     flash(error.text(), "error")
     return redirect(url_for("campaigns.detail", campaign_id=request.view_args["campaign_id"]))
 
