@@ -1,0 +1,106 @@
+"""The sandbox's controls (faults, every message sent) answer this machine only."""
+
+import random
+import threading
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from werkzeug.test import Client
+
+from webapp.sending.sandbox import (
+    SandboxServer,
+    SandboxState,
+    make_sandbox_server,
+    sandbox_gateway_command,
+    sandbox_wsgi_app,
+)
+
+TOKEN = "5f0e9a2c-sandbox-controls-token"
+PHONE = "79243555100"
+
+
+@pytest.fixture
+def server():
+    server = make_sandbox_server("127.0.0.1", 0, token=TOKEN, rng=random.Random(1))
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(5)
+
+
+def send(server: SandboxServer, **headers: str) -> httpx.Response:
+    url = f"http://127.0.0.1:{server.port}/whatsapp/send_messages/{TOKEN}"
+    return httpx.get(url, params={"phone": PHONE, "message": "hi"}, headers=headers)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}"])
+def test_controls_answer_a_loopback_host(server, host):
+    send(server)
+    headers = {"Host": host.format(port=server.port)}
+    messages = httpx.get(f"http://127.0.0.1:{server.port}/sandbox/messages", headers=headers)
+    assert messages.status_code == 200 and messages.json()["sent_total"] == 1
+
+
+@pytest.mark.parametrize("host", ["evil.test", "evil.test:{port}", "10.0.0.8:{port}", ""])
+def test_controls_refuse_any_other_host_header(server, host):
+    """A page on another site that rebinds its name to 127.0.0.1 sends its own Host."""
+    send(server)
+    headers = {"Host": host.format(port=server.port)}
+    base = f"http://127.0.0.1:{server.port}/sandbox"
+    looked = httpx.get(f"{base}/messages", headers=headers)
+    changed = httpx.post(f"{base}/config", json={"faults": {"drop": 1.0}}, headers=headers)
+    wiped = httpx.delete(f"{base}/messages", headers=headers)
+    for response in (looked, changed, wiped):
+        assert response.status_code == 403
+        assert "loopback" in response.json()["error"]
+        assert PHONE not in response.text
+    assert server.state.config.faults == {}
+    assert server.state.snapshot()["sent_total"] == 1
+
+
+def test_remote_clients_may_send_but_not_reach_the_controls():
+    state = SandboxState(TOKEN, rng=random.Random(2))
+    client = Client(sandbox_wsgi_app(state))
+    remote = {"environ_base": {"REMOTE_ADDR": "203.0.113.7"}}
+    sent = client.get(f"/whatsapp/send_messages/{TOKEN}?phone={PHONE}&message=hi", **remote)
+    assert sent.status_code == 200 and sent.json["success"] is True
+    assert client.get("/sandbox/messages", **remote).status_code == 403
+    assert client.post("/sandbox/config", json={"account": "balance"}, **remote).status_code == 403
+    assert state.config.account == "ok"
+    local = client.get("/sandbox/messages", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert local.json["sent_total"] == 1
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "gateway.example"])
+def test_cli_refuses_a_host_other_than_loopback_without_allow_remote(monkeypatch, host):
+    served = []
+    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+    result = CliRunner().invoke(sandbox_gateway_command, ["--port=0", f"--host={host}"])
+    assert result.exit_code == 2
+    assert "--allow-remote" in result.output
+    assert not served
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_cli_serves_loopback_without_warning(monkeypatch, host):
+    served = []
+    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+    result = CliRunner().invoke(sandbox_gateway_command, ["--port=0", f"--host={host}"])
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.output
+    served[0]._server.server_close()
+
+
+def test_cli_serves_other_hosts_with_allow_remote_and_a_warning(monkeypatch):
+    served = []
+    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+    result = CliRunner().invoke(
+        sandbox_gateway_command, ["--port=0", "--host=0.0.0.0", "--allow-remote"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Warning: the sandbox gateway listens on 0.0.0.0" in result.stderr
+    (server,) = served
+    assert server._server.host == "0.0.0.0"
+    server._server.server_close()
