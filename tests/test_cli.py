@@ -1,5 +1,12 @@
+import shutil
+
+from sqlalchemy import inspect
+
+from webapp import create_app
+from webapp.database import MIGRATIONS_DIR
 from webapp.extensions import db
 from webapp.models import User
+from webapp.sending.sandbox import AccountState, Fault, SandboxConfig, SandboxServer
 
 
 def test_create_user_and_admin(runner, app):
@@ -42,3 +49,48 @@ def test_api_keys_are_stored_hashed(runner, app):
 def test_create_api_key_for_an_unknown_user_fails_clearly(runner, app):
     result = runner.invoke(args=["create-api-key", "ghost@shop.ru"])
     assert result.exit_code != 0 and "No user" in result.output
+
+
+def test_sandbox_gateway_runs_with_the_options_the_readme_names(runner, monkeypatch):
+    served = []
+    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+    result = runner.invoke(
+        args=[
+            "sandbox-gateway",
+            "--port=0",
+            "--token=readme-token",
+            "--latency-ms=200-600",
+            "--fault=server_error=0.1",
+            "--fault=rate_limited=0.05",
+            "--account=balance",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    (server,) = served
+    assert f"TELEFON_IP_BASE_URL=http://127.0.0.1:{server.port}/whatsapp" in result.output
+    assert server.state.token == "readme-token"
+    assert server.state.config == SandboxConfig(
+        latency_min_s=0.2,
+        latency_max_s=0.6,
+        faults={Fault.SERVER_ERROR: 0.1, Fault.RATE_LIMITED: 0.05},
+        account=AccountState.BALANCE,
+    )
+    server._server.server_close()
+
+
+def test_db_upgrade_creates_the_schema(fresh_database_url, instance_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": fresh_database_url, "AUTO_MIGRATE": False})
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert {"users", "campaigns", "recipients"} <= set(inspect(db.engine).get_table_names())
+        db.engine.dispose()
+
+
+def test_db_migrate_finds_the_models_and_the_migrations_in_step(runner, tmp_path):
+    """What ``db migrate`` writes after a model change: nothing while they agree."""
+    migrations = shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations")
+    before = sorted((migrations / "versions").glob("*.py"))
+    result = runner.invoke(args=["db", "migrate", "-d", str(migrations), "-m", "nothing"])
+    assert result.exit_code == 0, result.output
+    assert sorted((migrations / "versions").glob("*.py")) == before
