@@ -12,6 +12,7 @@ from ..accounts import ROLES, AccountError, create_api_key, create_user
 from ..campaigns.options import OptionsError, parse_options
 from ..extensions import db
 from ..models import ApiKey, User
+from ..security import no_store
 from ..settings import gateway_settings, get_setting, sending_defaults, set_setting
 from . import forms
 
@@ -122,6 +123,7 @@ def delete_user(user_id: int):
 
 
 @bp.post("/api-keys")
+@no_store
 def add_api_key():
     key = create_api_key(current_user, request.form.get("name", "").strip()[:100])
     db.session.commit()
