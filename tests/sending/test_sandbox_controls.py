@@ -1,7 +1,7 @@
 """The sandbox's controls (faults, every message sent) answer this machine only."""
 
 import random
-import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,23 +11,23 @@ from werkzeug.test import Client
 from webapp.sending.sandbox import (
     SandboxServer,
     SandboxState,
-    make_sandbox_server,
     sandbox_gateway_command,
     sandbox_wsgi_app,
 )
 
-TOKEN = "5f0e9a2c-sandbox-controls-token"
+from .conftest import TOKEN
+
 PHONE = "79243555100"
 
 
 @pytest.fixture
-def server():
-    server = make_sandbox_server("127.0.0.1", 0, token=TOKEN, rng=random.Random(1))
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join(5)
+def served(monkeypatch) -> Iterator[list[SandboxServer]]:
+    """The servers the command would serve: bound, then closed after the test."""
+    servers: list[SandboxServer] = []
+    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: servers.append(self))
+    yield servers
+    for server in servers:
+        server._server.server_close()
 
 
 def send(server: SandboxServer, **headers: str) -> httpx.Response:
@@ -74,9 +74,7 @@ def test_remote_clients_may_send_but_not_reach_the_controls():
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "gateway.example"])
-def test_cli_refuses_a_host_other_than_loopback_without_allow_remote(monkeypatch, host):
-    served = []
-    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+def test_cli_refuses_a_host_other_than_loopback_without_allow_remote(served, host):
     result = CliRunner().invoke(sandbox_gateway_command, ["--port=0", f"--host={host}"])
     assert result.exit_code == 2
     assert "--allow-remote" in result.output
@@ -84,18 +82,14 @@ def test_cli_refuses_a_host_other_than_loopback_without_allow_remote(monkeypatch
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
-def test_cli_serves_loopback_without_warning(monkeypatch, host):
-    served = []
-    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+def test_cli_serves_loopback_without_warning(served, host):
     result = CliRunner().invoke(sandbox_gateway_command, ["--port=0", f"--host={host}"])
     assert result.exit_code == 0, result.output
     assert "Warning" not in result.output
-    served[0]._server.server_close()
+    assert len(served) == 1
 
 
-def test_cli_serves_other_hosts_with_allow_remote_and_a_warning(monkeypatch):
-    served = []
-    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+def test_cli_serves_other_hosts_with_allow_remote_and_a_warning(served):
     result = CliRunner().invoke(
         sandbox_gateway_command, ["--port=0", "--host=0.0.0.0", "--allow-remote"]
     )
@@ -103,4 +97,3 @@ def test_cli_serves_other_hosts_with_allow_remote_and_a_warning(monkeypatch):
     assert "Warning: the sandbox gateway listens on 0.0.0.0" in result.stderr
     (server,) = served
     assert server._server.host == "0.0.0.0"
-    server._server.server_close()
