@@ -97,3 +97,4 @@ def test_cli_serves_other_hosts_with_allow_remote_and_a_warning(served):
     assert "Warning: the sandbox gateway listens on 0.0.0.0" in result.stderr
     (server,) = served
     assert server._server.host == "0.0.0.0"
+    assert f"Messages: http://127.0.0.1:{server.port}/sandbox/messages" in result.stdout

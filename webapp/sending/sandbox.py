@@ -530,11 +530,12 @@ def sandbox_gateway_command(
                 f"--host {host} is reachable from other machines; add --allow-remote to mean it"
             )
         click.echo(
-            f"Warning: the sandbox gateway listens on {host}, open to other machines; "
-            "it accepts anyone with its token.",
+            f"Warning: the sandbox gateway listens on {host}, open to other machines; it accepts "
+            "anyone with its token. Its /sandbox/ controls answer loopback clients only.",
             err=True,
         )
     server = make_sandbox_server(host, port, token=token, config=config, rng=random.Random(seed))
     click.echo(f"Sandbox gateway: TELEFON_IP_BASE_URL={server.base_url}")
-    click.echo(f"Messages: http://{host}:{server.port}/sandbox/messages (Ctrl+C to stop)")
+    local = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    click.echo(f"Messages: http://{local}:{server.port}/sandbox/messages (Ctrl+C to stop)")
     server.serve_forever()
