@@ -69,8 +69,11 @@ def test_remote_clients_may_send_but_not_reach_the_controls():
     assert client.get("/sandbox/messages", **remote).status_code == 403
     assert client.post("/sandbox/config", json={"account": "balance"}, **remote).status_code == 403
     assert state.config.account == "ok"
-    local = client.get("/sandbox/messages", environ_base={"REMOTE_ADDR": "127.0.0.1"})
-    assert local.json["sent_total"] == 1
+    for address in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        local = client.get("/sandbox/messages", environ_base={"REMOTE_ADDR": address})
+        assert local.json["sent_total"] == 1
+    mapped_remote = client.get("/sandbox/messages", environ_base={"REMOTE_ADDR": "::ffff:8.8.8.8"})
+    assert mapped_remote.status_code == 403
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "gateway.example"])

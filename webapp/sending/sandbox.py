@@ -371,9 +371,11 @@ def is_loopback(host: str | None) -> bool:
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # A dual-stack socket shows an IPv4 client as ::ffff:127.0.0.1.
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 class _RedactingRequestHandler(WSGIRequestHandler):
