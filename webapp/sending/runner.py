@@ -1,7 +1,8 @@
 """Where the sender runs: a background thread of the serving process, or ``flask worker``.
 
-By default every process that serves the web app sends too (``flask run``, and each gunicorn
-worker through ``wsgi.py``), so a single-machine setup needs nothing else; campaign leases
+By default every process that serves the web app sends too (``flask run``, each gunicorn
+worker, whether it loads ``webapp.wsgi:app`` or ``webapp:create_app()``, and any WSGI server
+importing ``webapp.wsgi``), so a single-machine setup needs nothing else; campaign leases
 keep them from sending the same campaign twice. With ``SENDER_IN_PROCESS = False`` the web
 processes only serve, and ``flask --app webapp worker`` processes send. Other CLI commands
 never send.
@@ -13,6 +14,7 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import fields
@@ -96,6 +98,11 @@ def serving_with_flask_run() -> bool:
     return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
 
 
+def serving_with_gunicorn() -> bool:
+    """Whether gunicorn loads the app to serve it (its arbiter runs in this process)."""
+    return "gunicorn.arbiter" in sys.modules
+
+
 @click.command("worker")
 @with_appcontext
 def worker_command() -> None:
@@ -112,5 +119,5 @@ def worker_command() -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
-    if serving_with_flask_run():
+    if serving_with_flask_run() or serving_with_gunicorn():
         start(app)

@@ -9,6 +9,7 @@ sandbox-gateway``) for end-to-end runs of the real client.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import random
 import re
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import httpx
@@ -351,9 +353,29 @@ def sandbox_wsgi_app(state: SandboxState) -> Callable:
             endpoint, args = url_map.bind_to_environ(request.environ).match()
         except HTTPException as exc:
             return exc.get_response()
+        # The controls change faults and show every message: only for this machine, and a
+        # loopback Host keeps a web page's DNS-rebound requests out too.
+        if endpoint != "gateway" and not (
+            is_loopback(request.remote_addr) and is_loopback(urlsplit(f"//{request.host}").hostname)
+        ):
+            return _json({"error": "the sandbox controls answer loopback clients only"}, 403)
         return views[endpoint](request, **args)
 
     return app
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host``, a name or an address, can only mean this machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    # A dual-stack socket shows an IPv4 client as ::ffff:127.0.0.1.
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 class _RedactingRequestHandler(WSGIRequestHandler):
@@ -431,6 +453,11 @@ def _parse_faults(
 
 @click.command("sandbox-gateway")
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback (the controls still answer loopback only).",
+)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--token", default=DEFAULT_TOKEN, show_default=True, help="The token it accepts.")
 @click.option(
@@ -476,6 +503,7 @@ def _parse_faults(
 @click.option("--seed", type=int, help="Seed the random faults, latencies and ids.")
 def sandbox_gateway_command(
     host: str,
+    allow_remote: bool,
     port: int,
     token: str,
     latency_ms: tuple[float, float],
@@ -498,7 +526,18 @@ def sandbox_gateway_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if not is_loopback(host):
+        if not allow_remote:
+            raise click.UsageError(
+                f"--host {host} is reachable from other machines; add --allow-remote to mean it"
+            )
+        click.echo(
+            f"Warning: the sandbox gateway listens on {host}, open to other machines; it accepts "
+            "anyone with its token. Its /sandbox/ controls answer loopback clients only.",
+            err=True,
+        )
     server = make_sandbox_server(host, port, token=token, config=config, rng=random.Random(seed))
     click.echo(f"Sandbox gateway: TELEFON_IP_BASE_URL={server.base_url}")
-    click.echo(f"Messages: http://{host}:{server.port}/sandbox/messages (Ctrl+C to stop)")
+    local = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    click.echo(f"Messages: http://{local}:{server.port}/sandbox/messages (Ctrl+C to stop)")
     server.serve_forever()

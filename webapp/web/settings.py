@@ -14,6 +14,7 @@ from ..campaigns.options import OptionsError, parse_options
 from ..config import DEFAULT_BASE_URL
 from ..extensions import db
 from ..models import ApiKey, User
+from ..security import no_store
 from ..settings import (
     gateway_settings,
     get_setting,
@@ -185,6 +186,7 @@ def reset_password(user_id: int):
 
 
 @bp.post("/api-keys")
+@no_store
 def add_api_key():
     key = create_api_key(current_user, request.form.get("name", "").strip()[:100])
     audit("api_key_created", ("user", current_user.id), {"prefix": key[:12]})
