@@ -47,13 +47,25 @@ SERVER_ERROR_PAGE = (
     b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n"
 )
+GATEWAY_TIMEOUT_PAGE = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+UNAVAILABLE_PAGE = (
+    b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+    b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 GARBAGE_PAGE = b"<!DOCTYPE html><html><body><h1>Technical works</h1></body></html>"
 JSON_TYPE = "application/json; charset=utf-8"
 
 
 class Fault(StrEnum):
     SERVER_ERROR = "server_error"
-    """500 with an HTML page."""
+    """500 with an HTML page; the message is not sent."""
+    UNAVAILABLE = "unavailable"
+    """503 with an HTML page and a Retry-After header, before anything is sent."""
+    SENT_THEN_504 = "sent_then_504"
+    """The message is sent, but a proxy answers 504 with an HTML page: it gave up waiting."""
     RATE_LIMITED = "rate_limited"
     """429 with a Retry-After header."""
     GARBAGE = "garbage"
@@ -230,6 +242,8 @@ class SandboxState:
         # then the call itself, as a real service checks them.
         if fault is Fault.SERVER_ERROR:
             return 500, SERVER_ERROR_PAGE, {}
+        if fault is Fault.UNAVAILABLE:
+            return 503, UNAVAILABLE_PAGE, {"Retry-After": str(config.retry_after_s)}
         if fault is Fault.RATE_LIMITED:
             return 429, _refusal("Too Many Requests"), {"Retry-After": str(config.retry_after_s)}
         if fault is Fault.GARBAGE:
@@ -258,6 +272,8 @@ class SandboxState:
         )
         self._outbox.append(sent)
         self._sent_total += 1
+        if fault is Fault.SENT_THEN_504:
+            return 504, GATEWAY_TIMEOUT_PAGE, {}
         value = {
             "id": sent.id,
             "status": 1,
@@ -457,7 +473,11 @@ def _parse_faults(
     help=f"Fraction of calls answered with a fault; repeatable. KIND: {', '.join(Fault)}.",
 )
 @click.option(
-    "--retry-after", default=1, show_default=True, type=int, help="Retry-After of 429 answers."
+    "--retry-after",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Retry-After of 429 and 503 answers.",
 )
 @click.option(
     "--slow-s",
