@@ -31,8 +31,6 @@ from .store import SqlStore
 
 logger = logging.getLogger(__name__)
 
-# How long a stopping process waits for calls in flight (the client's read timeout and some).
-STOP_TIMEOUT_S = 40.0
 SIGNAL_POLL_S = 0.1
 
 
@@ -67,12 +65,15 @@ class SenderThread:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Stop sending: calls in flight are answered and written, leases let go.
 
-        After ``timeout`` seconds (the database still out of reach, say) the sender is
-        abandoned: what it could not write stays ``sending``, later ``unknown``.
+        After ``timeout`` seconds (``SENDER_STOP_TIMEOUT_S``; the database still out of
+        reach, say) the sender is abandoned: what it could not write stays ``sending``, to
+        become ``unknown``.
         """
+        if timeout is None:
+            timeout = self.sender.config.stop_timeout_s
         self.sender.stop()
         self.thread.join(timeout)
         if self.thread.is_alive():

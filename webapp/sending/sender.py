@@ -97,6 +97,9 @@ class SenderConfig:
     max_retry_after_s: float = 600.0
     """The longest wait a gateway's ``Retry-After`` may ask for."""
     crash_cooldown_s: float = 30.0
+    stop_timeout_s: float = 40.0
+    """How long a stopping process waits for calls in flight (the client's read timeout and
+    some) and for the database to take their answers."""
     db_retry_s: float = 0.2
     """The first wait before trying the database again; it doubles up to ``db_retry_max_s``."""
     db_retry_max_s: float = 2.0
