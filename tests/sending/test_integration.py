@@ -43,6 +43,19 @@ def finished(read, campaign_id):
     return lambda: read(campaign_id)[0].status in ("completed", "paused")
 
 
+def send_with_faults(server, make_campaign, read, count: int, **settings):
+    """Send ``count`` people through the sandbox set up with ``settings``, to completion.
+
+    The campaign, its recipients by phone, what the sandbox delivered and its calls per phone.
+    """
+    server.state.configure(**settings)
+    campaign_id = make_campaign(phones(count))
+    wait_for(finished(read, campaign_id), timeout=60)
+    campaign, recipients = read(campaign_id)
+    assert campaign.status == "completed"
+    return campaign, recipients, delivered(server), server.state.attempts()
+
+
 def test_campaign_reaches_every_contact_exactly_once(server, make_campaign, read, sending):
     numbers = phones(40)
     campaign_id = make_campaign(numbers)
@@ -62,7 +75,11 @@ def test_faults_end_with_every_recipient_settled_and_nothing_sent_twice(
     server, make_campaign, read, sending, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    server.state.configure(
+    campaign, recipients, got, attempts = send_with_faults(
+        server,
+        make_campaign,
+        read,
+        80,
         faults={
             Fault.SERVER_ERROR: 0.1,
             Fault.RATE_LIMITED: 0.1,
@@ -74,14 +91,6 @@ def test_faults_end_with_every_recipient_settled_and_nothing_sent_twice(
         retry_after_s=0,
         slow_s=1.0,
     )
-    numbers = phones(80)
-    campaign_id = make_campaign(numbers)
-
-    wait_for(finished(read, campaign_id), timeout=30)
-
-    campaign, recipients = read(campaign_id)
-    assert campaign.status == "completed"
-    got, attempts = delivered(server), server.state.attempts()
     for phone, recipient in recipients.items():
         assert recipient.status in TERMINAL
         assert attempts[phone] == recipient.attempts
@@ -100,17 +109,14 @@ def test_faults_end_with_every_recipient_settled_and_nothing_sent_twice(
 def test_a_proxy_504_after_delivery_is_unknown_and_a_503_is_sent_later(
     server, make_campaign, read, sending
 ):
-    server.state.configure(
-        faults={Fault.SENT_THEN_504: 0.12, Fault.UNAVAILABLE: 0.12}, retry_after_s=0
+    campaign, recipients, got, attempts = send_with_faults(
+        server,
+        make_campaign,
+        read,
+        150,
+        faults={Fault.SENT_THEN_504: 0.12, Fault.UNAVAILABLE: 0.12},
+        retry_after_s=0,
     )
-    numbers = phones(150)
-    campaign_id = make_campaign(numbers)
-
-    wait_for(finished(read, campaign_id), timeout=60)
-
-    campaign, recipients = read(campaign_id)
-    assert campaign.status == "completed"
-    got, attempts = delivered(server), server.state.attempts()
     assert max(got.values()) == 1  # nobody got it twice
     unknown = [r for r in recipients.values() if r.status == "unknown"]
     # Each unknown is a message the gateway sent before the proxy's 504: never sent again.
