@@ -520,6 +520,22 @@ def test_answers_are_written_once_the_database_takes_them_again(
     assert (campaign.status, campaign.count_sent) == ("completed", 20)
 
 
+def test_a_database_hiccup_while_taking_a_lease_costs_one_poll_only(
+    make_campaign, make_sender, store, read
+):
+    campaign_id = make_campaign(phones(2))
+    sender = make_sender(ScriptedGateway())
+    sender.store = FlakyStore(store, StoreUnavailable("gone"), failing_first(take_lease=1))
+
+    with pytest.raises(StoreUnavailable):
+        sender.tick()
+    sender.tick()  # the next poll
+
+    wait_for(lambda: read(campaign_id)[0].status == "completed")
+    sender.stop()
+    sender.run()  # returns once the run the tick started is over
+
+
 def run_briefly(target, *args) -> BaseException | None:
     """Run ``target`` in a thread that must end within 30 s; what it raised, if anything."""
     raised = []

@@ -330,6 +330,8 @@ class Sender:
                 continue
             try:
                 run = self._lease(campaign_id)
+            except StoreUnavailable:
+                raise  # the database, not this campaign: every campaign waits for the next poll
             except Exception:
                 logger.exception("campaign %s: cannot start sending; trying later", campaign_id)
                 self._cool_down(campaign_id)
