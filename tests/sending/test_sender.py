@@ -536,6 +536,39 @@ def test_a_database_hiccup_while_taking_a_lease_costs_one_poll_only(
     sender.run()  # returns once the run the tick started is over
 
 
+def test_a_sender_given_up_on_during_a_long_outage_leaves_no_thread_behind(
+    make_campaign, make_sender, store, read
+):
+    numbers = phones(6)
+    campaign_id = make_campaign(numbers)
+    gateway = ScriptedGateway()
+    sender = make_sender(gateway)
+    sender.store = FlakyStore(store, StoreUnavailable("gone"), lambda name: name == "record")
+    gave_up = []
+
+    def send():
+        try:
+            sender.run_campaign(campaign_id)
+        except StoreUnavailable as exc:
+            gave_up.append(exc)
+
+    run = threading.Thread(target=send)
+    run.start()
+    wait_for(lambda: len(gateway.calls) == len(numbers))
+
+    sender.abandon()  # the process exits while the database is still away
+
+    run.join(10)
+    assert not run.is_alive() and gave_up
+    assert not [t for t in threading.enumerate() if t.name == f"send-{campaign_id}"]
+    # What was never written is never sent again: the next sender finds it unknown.
+    make_sender(gateway).run_campaign(campaign_id)
+    campaign, recipients = read(campaign_id)
+    assert {r.status for r in recipients.values()} == {"unknown"}
+    assert len(gateway.calls) == len(numbers)
+    assert campaign.status == "completed"
+
+
 def run_briefly(target, *args) -> BaseException | None:
     """Run ``target`` in a thread that must end within 30 s; what it raised, if anything."""
     raised = []

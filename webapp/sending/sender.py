@@ -156,8 +156,8 @@ class Pause:
 class StoreUnavailable(Exception):
     """The database cannot be reached or is locked now; the same call may work later.
 
-    The transaction was rolled back, or its commit may have gone through: every ``Store``
-    method can be called again with the same arguments.
+    The transaction was rolled back, or its commit went through unacknowledged: calling the
+    method again is safe (a claim whose answer was lost is given back by ``complete``).
     """
 
 
