@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from webapp.sending import runner, telefon_ip
-from webapp.sending.sandbox import AccountState, Fault
+from webapp.sending.sandbox import UNKNOWN_APP, AccountState, Fault
 
 from .conftest import TOKEN, delivered, phones, wait_for
 
@@ -145,6 +145,27 @@ def test_a_wrong_gateway_address_pauses_without_failing_anyone(
     assert campaign.pause_detail == telefon_ip.NOT_FOUND
     assert {(r.status, r.attempts) for r in recipients.values()} == {("pending", 0)}
     assert server.state.attempts() == {}
+
+
+def test_an_app_the_account_does_not_have_pauses_after_a_few_calls(
+    app, server, make_campaign, read
+):
+    server.state.configure(apps=[1, 2])
+    app.config["SENDER_SAME_ERROR_CALLS"] = 5
+    campaign_id = make_campaign(phones(40), app=7, rate_per_minute=600)
+    sender = runner.start(app)
+    try:
+        wait_for(finished(read, campaign_id))
+    finally:
+        sender.stop()
+
+    campaign, recipients = read(campaign_id)
+    assert (campaign.status, campaign.pause_code) == ("paused", "gateway_error")
+    assert campaign.pause_detail == UNKNOWN_APP
+    statuses = Counter(r.status for r in recipients.values())
+    assert 5 <= statuses["failed"] <= 8  # the calls it took to see it, not the list
+    assert statuses["failed"] + statuses["pending"] == 40
+    assert delivered(server) == Counter()
 
 
 def test_balance_block_pauses_and_resume_finishes(

@@ -41,6 +41,7 @@ BALANCE_BLOCKED = "Blocking a client by balance"
 INVALID_PHONE = "Invalid phone number, expected digits only in the format 79xxxxxxxxx"
 MISSING_MESSAGE = "The message text is empty"
 INVALID_APP = "Invalid app, expected an integer"
+UNKNOWN_APP = "This app is not linked to the account"
 NOT_ON_WHATSAPP = "The phone number is not registered in WhatsApp"
 UNKNOWN_ACTION = "Unknown action"
 SERVER_ERROR_PAGE = (
@@ -93,6 +94,8 @@ class SandboxConfig:
     retry_after_s: int = 1
     slow_s: float = READ_TIMEOUT_S + 5
     account: AccountState = AccountState.OK
+    apps: tuple[int, ...] = ()
+    """The account's linked WhatsApp apps; a call from another is refused. Empty: any."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.latency_min_s <= self.latency_max_s:
@@ -124,6 +127,7 @@ class SandboxConfig:
                 retry_after_s=int(values["retry_after_s"]),
                 slow_s=float(values["slow_s"]),
                 account=AccountState(values["account"]),
+                apps=tuple(int(app) for app in values["apps"]),
             )
         except TypeError as exc:
             raise ValueError(str(exc)) from exc
@@ -261,6 +265,8 @@ class SandboxState:
             return 400, _refusal(MISSING_MESSAGE), {}
         if app is not None and not re.fullmatch(r"\d+", app):
             return 400, _refusal(INVALID_APP), {}
+        if app is not None and config.apps and int(app) not in config.apps:
+            return 400, _refusal(UNKNOWN_APP), {}
         if fault is Fault.RECIPIENT_ERROR:
             return 400, _refusal(NOT_ON_WHATSAPP), {}
         sent = SandboxMessage(
