@@ -207,7 +207,7 @@ def test_messages_can_be_reset(server, client):
 
 def test_config_endpoint_changes_and_reports_settings(server):
     configure(server, latency_min_s=0.01, latency_max_s=0.02, faults={"drop": 0.1})
-    configure(server, faults={"slow": 0.2})
+    configure(server, faults={"slow": 0.2}, apps=[3, 4])
     assert control(server, "GET", "config").json() == {
         "latency_min_s": 0.01,
         "latency_max_s": 0.02,
@@ -215,6 +215,7 @@ def test_config_endpoint_changes_and_reports_settings(server):
         "retry_after_s": 1,
         "slow_s": 35.0,
         "account": "ok",
+        "apps": [3, 4],
     }
 
 
@@ -224,6 +225,7 @@ def test_config_endpoint_changes_and_reports_settings(server):
         {"faults": {"drop": 0.7, "garbage": 0.7}},
         {"faults": {"meteor": 0.1}},
         {"account": "rich"},
+        {"apps": ["main"]},
         {"latency_min_s": 2, "latency_max_s": 1},
         {"colour": "blue"},
         [1, 2],

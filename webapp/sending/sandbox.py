@@ -108,7 +108,10 @@ class SandboxConfig:
             raise ValueError("retry_after_s and slow_s must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"faults": {str(k): v for k, v in self.faults.items()}}
+        return asdict(self) | {
+            "faults": {str(k): v for k, v in self.faults.items()},
+            "apps": list(self.apps),
+        }
 
     def updated(self, changes: Mapping[str, Any]) -> SandboxConfig:
         """A copy with ``changes`` (JSON-like, ``faults`` merged per kind); ValueError if bad."""
