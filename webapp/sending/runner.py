@@ -31,6 +31,7 @@ from .store import SqlStore
 
 logger = logging.getLogger(__name__)
 
+# How soon ``flask worker`` acts on a signal its handler noted.
 SIGNAL_POLL_S = 0.1
 
 
