@@ -773,7 +773,9 @@ class CampaignRun:
         return None
 
     def _backoff(self, attempts: int) -> float:
-        delay = min(self.config.max_backoff_s, self.config.backoff_s * 2 ** (attempts - 1))
+        # Doubling stops long before a float would overflow, whatever max_attempts is.
+        doublings = min(attempts - 1, 64)
+        delay = min(self.config.max_backoff_s, self.config.backoff_s * 2**doublings)
         return delay * (1 + self._rng.random() / 2)
 
     def _give_back(self, queue: deque[Claimed]) -> None:
