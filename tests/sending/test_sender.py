@@ -501,18 +501,24 @@ def failing_first(**counts: int):
     return broken
 
 
-def test_answers_are_written_once_the_database_takes_them_again(
-    make_campaign, make_sender, store, read
-):
+@pytest.fixture
+def flaky_sender(make_sender, store):
+    """``flaky_sender(gateway, broken, error)``: a sender on a ``FlakyStore``."""
+
+    def make(gateway, broken, error: Exception | None = None, **kw):
+        sender = make_sender(gateway, **kw)
+        sender.store = FlakyStore(store, error or StoreUnavailable("connection lost"), broken)
+        return sender
+
+    return make
+
+
+def test_answers_are_written_once_the_database_takes_them_again(make_campaign, flaky_sender, read):
     numbers = phones(20)
     campaign_id = make_campaign(numbers)
     gateway = ScriptedGateway()
-    sender = make_sender(gateway)
-    sender.store = FlakyStore(
-        store, StoreUnavailable("connection lost"), failing_first(record=6, claim=2, complete=2)
-    )
 
-    sender.run_campaign(campaign_id)
+    flaky_sender(gateway, failing_first(record=6, claim=2, complete=2)).run_campaign(campaign_id)
 
     campaign, recipients = read(campaign_id)
     assert sorted(c.phone for c in gateway.calls) == numbers
@@ -521,11 +527,10 @@ def test_answers_are_written_once_the_database_takes_them_again(
 
 
 def test_a_database_hiccup_while_taking_a_lease_costs_one_poll_only(
-    make_campaign, make_sender, store, read
+    make_campaign, flaky_sender, read
 ):
     campaign_id = make_campaign(phones(2))
-    sender = make_sender(ScriptedGateway())
-    sender.store = FlakyStore(store, StoreUnavailable("gone"), failing_first(take_lease=1))
+    sender = flaky_sender(ScriptedGateway(), failing_first(take_lease=1))
 
     with pytest.raises(StoreUnavailable):
         sender.tick()
@@ -537,13 +542,12 @@ def test_a_database_hiccup_while_taking_a_lease_costs_one_poll_only(
 
 
 def test_a_sender_given_up_on_during_a_long_outage_leaves_no_thread_behind(
-    make_campaign, make_sender, store, read
+    make_campaign, make_sender, flaky_sender, read
 ):
     numbers = phones(6)
     campaign_id = make_campaign(numbers)
     gateway = ScriptedGateway()
-    sender = make_sender(gateway)
-    sender.store = FlakyStore(store, StoreUnavailable("gone"), lambda name: name == "record")
+    sender = flaky_sender(gateway, lambda name: name == "record")
     gave_up = []
 
     def send():
@@ -587,14 +591,16 @@ def run_briefly(target, *args) -> BaseException | None:
 
 
 def test_a_run_that_cannot_go_on_ends_and_the_campaign_can_go_on_later(
-    make_campaign, make_sender, store, read
+    make_campaign, make_sender, flaky_sender, read
 ):
     numbers = phones(10)
     campaign_id = make_campaign(numbers)
     gateway = ScriptedGateway()
-    sender = make_sender(gateway, config=replace(ONE_AT_A_TIME, max_batch=1))
-    sender.store = FlakyStore(
-        store, RuntimeError("a bug"), lambda name: name == "claim" and len(gateway.calls) >= 3
+    sender = flaky_sender(
+        gateway,
+        lambda name: name == "claim" and len(gateway.calls) >= 3,
+        RuntimeError("a bug"),
+        config=replace(ONE_AT_A_TIME, max_batch=1),
     )
 
     assert isinstance(run_briefly(sender.run_campaign, campaign_id), RuntimeError)
