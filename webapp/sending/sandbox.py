@@ -43,11 +43,20 @@ BALANCE_BLOCKED = "Blocking a client by balance"
 INVALID_PHONE = "Invalid phone number, expected digits only in the format 79xxxxxxxxx"
 MISSING_MESSAGE = "The message text is empty"
 INVALID_APP = "Invalid app, expected an integer"
+UNKNOWN_APP = "This app is not linked to the account"
 NOT_ON_WHATSAPP = "The phone number is not registered in WhatsApp"
 UNKNOWN_ACTION = "Unknown action"
 SERVER_ERROR_PAGE = (
     b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+GATEWAY_TIMEOUT_PAGE = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+UNAVAILABLE_PAGE = (
+    b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+    b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
 )
 GARBAGE_PAGE = b"<!DOCTYPE html><html><body><h1>Technical works</h1></body></html>"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -55,7 +64,11 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 class Fault(StrEnum):
     SERVER_ERROR = "server_error"
-    """500 with an HTML page."""
+    """500 with an HTML page; the message is not sent."""
+    UNAVAILABLE = "unavailable"
+    """503 with an HTML page and a Retry-After header, before anything is sent."""
+    SENT_THEN_504 = "sent_then_504"
+    """The message is sent, but a proxy answers 504 with an HTML page: it gave up waiting."""
     RATE_LIMITED = "rate_limited"
     """429 with a Retry-After header."""
     GARBAGE = "garbage"
@@ -83,6 +96,8 @@ class SandboxConfig:
     retry_after_s: int = 1
     slow_s: float = READ_TIMEOUT_S + 5
     account: AccountState = AccountState.OK
+    apps: tuple[int, ...] = ()
+    """The account's linked WhatsApp apps; a call from another is refused. Empty: any."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.latency_min_s <= self.latency_max_s:
@@ -95,7 +110,10 @@ class SandboxConfig:
             raise ValueError("retry_after_s and slow_s must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"faults": {str(k): v for k, v in self.faults.items()}}
+        return asdict(self) | {
+            "faults": {str(k): v for k, v in self.faults.items()},
+            "apps": list(self.apps),
+        }
 
     def updated(self, changes: Mapping[str, Any]) -> SandboxConfig:
         """A copy with ``changes`` (JSON-like, ``faults`` merged per kind); ValueError if bad."""
@@ -114,6 +132,7 @@ class SandboxConfig:
                 retry_after_s=int(values["retry_after_s"]),
                 slow_s=float(values["slow_s"]),
                 account=AccountState(values["account"]),
+                apps=tuple(int(app) for app in values["apps"]),
             )
         except TypeError as exc:
             raise ValueError(str(exc)) from exc
@@ -232,6 +251,8 @@ class SandboxState:
         # then the call itself, as a real service checks them.
         if fault is Fault.SERVER_ERROR:
             return 500, SERVER_ERROR_PAGE, {}
+        if fault is Fault.UNAVAILABLE:
+            return 503, UNAVAILABLE_PAGE, {"Retry-After": str(config.retry_after_s)}
         if fault is Fault.RATE_LIMITED:
             return 429, _refusal("Too Many Requests"), {"Retry-After": str(config.retry_after_s)}
         if fault is Fault.GARBAGE:
@@ -249,6 +270,8 @@ class SandboxState:
             return 400, _refusal(MISSING_MESSAGE), {}
         if app is not None and not re.fullmatch(r"\d+", app):
             return 400, _refusal(INVALID_APP), {}
+        if app is not None and config.apps and int(app) not in config.apps:
+            return 400, _refusal(UNKNOWN_APP), {}
         if fault is Fault.RECIPIENT_ERROR:
             return 400, _refusal(NOT_ON_WHATSAPP), {}
         sent = SandboxMessage(
@@ -260,6 +283,8 @@ class SandboxState:
         )
         self._outbox.append(sent)
         self._sent_total += 1
+        if fault is Fault.SENT_THEN_504:
+            return 504, GATEWAY_TIMEOUT_PAGE, {}
         value = {
             "id": sent.id,
             "status": 1,
@@ -484,7 +509,11 @@ def _parse_faults(
     help=f"Fraction of calls answered with a fault; repeatable. KIND: {', '.join(Fault)}.",
 )
 @click.option(
-    "--retry-after", default=1, show_default=True, type=int, help="Retry-After of 429 answers."
+    "--retry-after",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Retry-After of 429 and 503 answers.",
 )
 @click.option(
     "--slow-s",
