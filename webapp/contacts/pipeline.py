@@ -17,8 +17,9 @@ from webapp.i18n import N_
 from webapp.models import Contact, ContactList, ImportReject
 
 from .errors import ImportFileError
+from .isolated import read_table_isolated
 from .phones import DETECTION_SAMPLE, detect_phone_column, normalize_phones
-from .read import DEFAULT_LIMITS, ImportLimits, Table, read_table
+from .read import DEFAULT_LIMITS, ImportLimits, Table
 from .store import BATCH_ROWS, add_opt_outs, fields_json, insert_rows, opted_out_phones
 
 DUPLICATE = N_("duplicate of an earlier row")
@@ -79,7 +80,7 @@ def preview_file(
 ) -> FilePreview:
     """Columns, the first `rows` data rows and the guessed phone column, reading only the top."""
     records = max(rows, _PREVIEW_RECORDS)
-    table = read_table(
+    table = read_table_isolated(
         path, filename, sheet=sheet, region=region, limits=limits, max_records=records
     )
     return FilePreview(
@@ -244,7 +245,7 @@ def _read_phones(
     limits: ImportLimits,
 ) -> tuple[Table, str, pd.Series, pd.Series]:
     """The file's table, its phone column, and that column normalized (phones, reasons)."""
-    table = read_table(path, filename, sheet=sheet, region=region, limits=limits)
+    table = read_table_isolated(path, filename, sheet=sheet, region=region, limits=limits)
     column = _phone_column(table, phone_column, region)
     return table, column, *normalize_phones(table.cells[column], region)
 
