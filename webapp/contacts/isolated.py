@@ -85,6 +85,7 @@ def _read_in_child(
     options: dict,
 ) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limits.max_memory_bytes, limits.max_memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort at the limit dumps no core
     # Should the parent be gone, the child still stops on its own.
     cpu_seconds = int(limits.max_seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, insert
+from sqlalchemy import Column, Connection, insert
 
 from webapp.i18n import N_
 from webapp.models import Contact, ContactList, ImportReject
@@ -112,16 +112,17 @@ def import_contacts(
     )
     verdict = _Verdict.of(phones, opted_out_phones(conn))
     stored, invalid, duplicates, opted_out = verdict.counts
+    lists = ContactList.__table__
     list_id = conn.execute(
-        insert(ContactList.__table__).values(
-            name=name,
+        insert(lists).values(
+            name=_fit(name, lists.c.name),
             created_by_id=created_by_id,
-            source_filename=filename,
+            source_filename=_fit(filename, lists.c.source_filename),
             columns_json=json.dumps(table.columns, ensure_ascii=False),
             phone_column=column,
             encoding=table.encoding,
             delimiter=table.delimiter,
-            sheet=table.sheet,
+            sheet=_fit(table.sheet, lists.c.sheet),
             contact_count=stored,
             invalid_count=invalid,
             duplicate_count=duplicates,
@@ -229,6 +230,11 @@ class _Verdict:
         other_reason = np.where(duplicate, DUPLICATE, OPTED_OUT)
         why = np.where(invalid, reasons.take(positions).to_numpy(dtype=object), other_reason)
         return pd.DataFrame({"position": positions, "kind": kinds, "reason": why})
+
+
+def _fit(text: str | None, column: Column) -> str | None:
+    """`text` cut to what `column` holds: a long file or sheet name is shortened, not refused."""
+    return None if text is None else text[: column.type.length]
 
 
 def _batches(positions: np.ndarray) -> Iterator[np.ndarray]:

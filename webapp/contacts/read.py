@@ -15,6 +15,7 @@ import csv
 import io
 import posixpath
 import re
+import struct
 import tempfile
 import zipfile
 from collections import Counter
@@ -27,6 +28,7 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 
 import numpy as np
+import olefile
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +44,8 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 WORKBOOK_SUFFIXES = (*XLSX_SUFFIXES, ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+# Column names are cut to what a list stores of one (the phone column's name: String(255)).
+MAX_NAME_CHARS = 255
 
 _SAMPLE_BYTES = 1 << 16
 _CHUNK_BYTES = 1 << 22
@@ -61,6 +65,12 @@ _ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)[\s/>]")
 # Spreadsheet XML nests a dozen levels at most; far deeper is an attack on the parser.
 _MAX_XML_DEPTH = 100
 _ODS_CELLS = frozenset({"table:table-cell", "table:covered-table-cell"})
+# BIFF records of XLS: BOF opens a sheet; these hold a value at (row, column), MULRK a run of
+# them (formula, string, number, RK number, inline string, rich string, bool or error).
+_BIFF_BOF = 0x0809
+_BIFF_VALUES = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0204, 0x00D6, 0x0205})
+_BIFF_MULRK = 0x00BD
+_BIFF_HEADER = struct.Struct("<HH")
 
 
 @dataclass(frozen=True)
@@ -329,6 +339,8 @@ def _read_workbook(
                 _check_ods_extent(path, limits)
             elif not _starts_with(path, _OLE2_MAGIC):
                 raise not_a_workbook
+            else:
+                _check_xls_extent(path, limits)
             with CalamineWorkbook.from_path(str(path)) as book:
                 sheet_names = [
                     meta.name
@@ -344,6 +356,8 @@ def _read_workbook(
         ElementTree.ParseError,
         expat.ExpatError,
         zipfile.BadZipFile,
+        OSError,  # olefile's word for a broken XLS container
+        struct.error,
     ) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
@@ -519,6 +533,36 @@ class _OdsScan:
         self.depth -= 1
 
 
+def _check_xls_extent(path: Path, limits: ImportLimits) -> None:
+    """Refuse an XLS whose sheets reach too far, from its cell records, before calamine reads.
+
+    calamine reads every sheet at once, each into the rectangle up to its farthest value (blank
+    cells and the DIMENSIONS record do not count): a 6 KB file can ask for gigabytes.
+    """
+    with olefile.OleFileIO(str(path)) as container:
+        stream = "Workbook" if container.exists("Workbook") else "Book"
+        data = container.openstream(stream).read()
+    extents = []  # (rows, columns) of each sheet before the current one
+    rows = columns = position = 0
+    unpack, size = _BIFF_HEADER.unpack_from, _BIFF_HEADER.size
+    while position + size <= len(data):
+        kind, length = unpack(data, position)
+        body = position + size
+        position = body + length
+        if kind in _BIFF_VALUES or kind == _BIFF_MULRK:
+            row, column = unpack(data, body)
+            if kind == _BIFF_MULRK:  # the last column of the run ends the record
+                column = unpack(data, position - size)[1]
+            rows, columns = max(rows, row + 1), max(columns, column + 1)
+        elif kind == _BIFF_BOF:
+            extents.append((rows, columns))
+            rows = columns = 0
+    extents.append((rows, columns))
+    for rows, columns in extents:
+        _check_extent(rows, columns, limits)
+    _check_cells(sum(rows * columns for rows, columns in extents), limits)
+
+
 def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
     """Worksheet names, in workbook order, with the archive path of each one's XML."""
     workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
@@ -662,10 +706,11 @@ def _unique_names(names: list[str]) -> list[str]:
     seen: set[str] = set()
     unique = []
     for name in names:
-        candidate, copy = name, 1
+        candidate, copy = name[:MAX_NAME_CHARS], 1
         while candidate in seen:
             copy += 1
-            candidate = f"{name} ({copy})"
+            suffix = f" ({copy})"
+            candidate = name[: MAX_NAME_CHARS - len(suffix)] + suffix
         seen.add(candidate)
         unique.append(candidate)
     return unique
