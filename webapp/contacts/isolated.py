@@ -50,7 +50,7 @@ def read_table_isolated(
         if not receiver.poll(limits.max_seconds):
             raise ImportFileError(
                 N_("Reading the file took longer than %(limit)s seconds: it is too large."),
-                {"limit": round(limits.max_seconds)},
+                {"limit": f"{limits.max_seconds:g}"},
                 422,
             )
         try:
