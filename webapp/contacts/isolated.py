@@ -28,7 +28,9 @@ from .read import DEFAULT_LIMITS, ImportLimits, Table, read_table
 log = logging.getLogger(__name__)
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload([__name__])
+# "__main__" too: each child is prepared like the parent, which means importing the server's
+# main module (a gunicorn or flask script); imported once in the forkserver, it is done with.
+_CONTEXT.set_forkserver_preload(["__main__", __name__])
 _ROWS = "rows"  # the Arrow column of spreadsheet row numbers; cells are named by position
 
 
@@ -56,6 +58,8 @@ def read_table_isolated(
         try:
             outcome = receiver.recv()
         except EOFError:
+            child.join()
+            log.warning("Reading %r stopped with exit code %s", filename, child.exitcode)
             raise ImportFileError(
                 N_("Reading the file needs more than %(limit)s MB of memory: it is too large."),
                 {"limit": limits.max_memory_bytes >> 20},
@@ -97,8 +101,9 @@ def _read_in_child(
         return
     except MemoryError:
         return  # the parent reads the silence as running out of memory
-    except Exception:
-        # Whatever a hostile file makes a reader throw is a refusal, logged to be looked at.
+    except BaseException:
+        # Whatever a hostile file makes a reader throw is a refusal, logged to be looked at;
+        # a panic in calamine's Rust comes as a BaseException.
         log.exception("Reading %r failed", filename)
         sender.send(("failed",))
         return

@@ -18,6 +18,7 @@ import re
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -356,6 +357,7 @@ def _read_workbook(
         ElementTree.ParseError,
         expat.ExpatError,
         zipfile.BadZipFile,
+        zlib.error,
         OSError,  # olefile's word for a broken XLS container
         struct.error,
     ) as error:
