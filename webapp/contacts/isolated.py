@@ -74,7 +74,8 @@ def read_table_isolated(
             )
         return _load(arrow_path, *outcome[1:])
     finally:
-        child.kill()
+        if child.is_alive():  # past its deadline, or tearing down after it answered
+            child.kill()
         child.join()
         receiver.close()
         arrow_path.unlink(missing_ok=True)
