@@ -223,6 +223,23 @@ def test_long_file_sheet_and_column_names_are_cut(api, app):
     assert body["contacts"] == 1
 
 
+def test_nul_characters_are_dropped_rather_than_failing_in_postgresql(api, app):
+    # Past the sniffing sample, where a NUL no longer marks the file as binary.
+    rows = "89243555100;Иван\n" * 5_000 + "89243555101;Ан\0на\n"
+    response = api.post(
+        "/api/v1/lists",
+        data={"file": (io.BytesIO(f"Телефон;Имя\n{rows}".encode()), "спи\0сок.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.json
+    assert (response.json["name"], response.json["source_filename"]) == ("список", "список.csv")
+    contacts = api.get(f"/api/v1/lists/{response.json['id']}/contacts").json["items"]
+    assert {item["phone"]: item["fields"]["Имя"] for item in contacts} == {
+        "79243555100": "Иван",
+        "79243555101": "Анна",
+    }
+
+
 # Files on disk
 
 

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Column, Connection, insert
 
 from webapp.i18n import N_
-from webapp.models import Contact, ContactList, ImportReject
+from webapp.models import Contact, ContactList, ImportReject, OptOut
 
 from .errors import ImportFileError
 from .isolated import read_table_isolated
@@ -176,7 +176,7 @@ def import_opt_outs(
     _, column, phones, _ = _read_phones(path, filename, phone_column, sheet, region, limits)
     valid = phones.dropna()
     unique = valid.drop_duplicates()
-    added = add_opt_outs(conn, unique, note)
+    added = add_opt_outs(conn, unique, _fit(note, OptOut.__table__.c.note))
     return OptOutImportReport(
         added=added,
         already_opted_out=len(unique) - added,
@@ -233,8 +233,9 @@ class _Verdict:
 
 
 def _fit(text: str | None, column: Column) -> str | None:
-    """`text` cut to what `column` holds: a long file or sheet name is shortened, not refused."""
-    return None if text is None else text[: column.type.length]
+    """`text` as `column` can hold it: a long file or sheet name is cut, not refused, and NUL
+    characters (which PostgreSQL text cannot hold) are dropped."""
+    return None if text is None else text.replace("\0", "")[: column.type.length]
 
 
 def _batches(positions: np.ndarray) -> Iterator[np.ndarray]:

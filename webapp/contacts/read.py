@@ -669,7 +669,11 @@ def _cell_text(value: object) -> str:
 def _tabulate(grid: _Grid, limits: ImportLimits, region: str, **source) -> Table:
     """Find the header (first non-blank row), drop blank rows and empty columns, name columns."""
     # One chunk per column: taking rows from many small chunks later costs several times more.
-    columns = [pc.utf8_trim_whitespace(column).combine_chunks() for column in grid.columns]
+    # NUL characters go: no spreadsheet means them, and PostgreSQL text cannot hold them.
+    columns = [
+        pc.utf8_trim_whitespace(pc.replace_substring(column, "\0", "")).combine_chunks()
+        for column in grid.columns
+    ]
     filled = np.column_stack(
         [pc.not_equal(column, "").to_numpy(zero_copy_only=False) for column in columns]
     )
