@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import xlwt
 
+from tests.api.test_lists import post_list
+from tests.web.test_lists import upload
 from webapp import create_app
 from webapp.contacts import ImportFileError, ImportLimits, import_contacts, preview_file
 from webapp.extensions import db
@@ -210,11 +212,7 @@ def test_a_file_that_takes_too_long_is_refused(conn, tmp_path):
 def test_long_file_sheet_and_column_names_are_cut(api, app):
     long_column, long_sheet = "Телефон " + "т" * 300, "Лист " + "л" * 300
     rows = HEADER_ROW.replace("Телефон", long_column) + PHONE_ROW
-    response = api.post(
-        "/api/v1/lists",
-        data={"file": (io.BytesIO(ods_bytes(rows, sheet=long_sheet)), "ф" * 300 + ".ods")},
-        content_type="multipart/form-data",
-    )
+    response = post_list(api, ods_bytes(rows, sheet=long_sheet), "ф" * 300 + ".ods")
     assert response.status_code == 201, response.json
     body = response.json
     assert body["phone_column"] == long_column[:255]
@@ -226,11 +224,7 @@ def test_long_file_sheet_and_column_names_are_cut(api, app):
 def test_nul_characters_are_dropped_rather_than_failing_in_postgresql(api, app):
     # Past the sniffing sample, where a NUL no longer marks the file as binary.
     rows = "89243555100;Иван\n" * 5_000 + "89243555101;Ан\0на\n"
-    response = api.post(
-        "/api/v1/lists",
-        data={"file": (io.BytesIO(f"Телефон;Имя\n{rows}".encode()), "спи\0сок.csv")},
-        content_type="multipart/form-data",
-    )
+    response = post_list(api, f"Телефон;Имя\n{rows}".encode(), "спи\0сок.csv")
     assert response.status_code == 201, response.json
     assert (response.json["name"], response.json["source_filename"]) == ("список", "список.csv")
     contacts = api.get(f"/api/v1/lists/{response.json['id']}/contacts").json["items"]
@@ -325,11 +319,7 @@ FUZZ_SEEDS = [11, 12]
 def test_fuzzed_files_through_the_api(api, app, tmp_path, seed):
     for filename, data in hostile_files(seed, tmp_path):
         start = time.monotonic()
-        response = api.post(
-            "/api/v1/lists",
-            data={"file": (io.BytesIO(data), filename)},
-            content_type="multipart/form-data",
-        )
+        response = post_list(api, data, filename)
         assert 400 <= response.status_code < 500, (filename, response.status_code)
         assert response.json["error"], filename
         assert time.monotonic() - start < QUICKLY_S, filename
@@ -341,11 +331,7 @@ def test_fuzzed_files_through_the_api(api, app, tmp_path, seed):
 def test_fuzzed_files_through_the_web_upload(admin_client, app, tmp_path, seed):
     for filename, data in hostile_files(seed, tmp_path):
         start = time.monotonic()
-        uploaded = admin_client.post(
-            "/lists/new",
-            data={"file": (io.BytesIO(data), filename)},
-            content_type="multipart/form-data",
-        )
+        uploaded = upload(admin_client, data, filename)
         response = admin_client.get(uploaded.headers["Location"])
         if response.status_code == 200:  # a preview: confirming the import must be refused
             response = admin_client.post(uploaded.headers["Location"], data={"name": "fuzz"})
