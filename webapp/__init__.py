@@ -33,7 +33,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=_asset_dir("templates"),
         static_folder=_asset_dir("static"),
     )
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # Runtime data (database, secret key, uploads) is for the server's user alone.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     config.load(app, test_config)
     logs.init_app(app)
     register_extensions(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +33,27 @@ def _tune_sqlite(dbapi_connection, connection_record) -> None:
 def init_app(app: Flask) -> None:
     uri = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if uri.get_backend_name() == "sqlite" and uri.database not in (None, "", ":memory:"):
-        Path(uri.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(Path(uri.database))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     if app.config["AUTO_MIGRATE"]:
         with app.app_context():
             upgrade_schema()
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file readable by its owner alone; tighten one this user made before.
+
+    It holds the gateway token, password hashes and contacts. SQLite gives the -wal and -shm
+    files beside it the database file's own mode.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for existing in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if existing.exists() and existing.stat().st_uid == os.getuid():
+                existing.chmod(0o600)
 
 
 def upgrade_schema() -> None:

@@ -51,7 +51,9 @@ def campaign_json(campaign: Campaign) -> dict:
         **{name: options.get(name) for name in OPTION_NAMES},
         "counts": service.counts(campaign),
         "pause_code": campaign.pause_code,
-        "pause_reason": _(reason) if reason else campaign.pause_detail,
+        "pause_reason": _(reason, detail=campaign.pause_detail or "")
+        if reason
+        else campaign.pause_detail,
         "pause_detail": campaign.pause_detail,
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
@@ -113,8 +115,11 @@ def delete(campaign_id: int):
 
 @bp.post(f"{CAMPAIGN}/retry")
 def retry(campaign_id: int):
-    statuses = json_body().get("status")
-    campaign = service.retry_campaign(db.session, campaign_id, statuses)
+    body = json_body()
+    statuses = body.get("status")
+    campaign = service.retry_campaign(
+        db.session, campaign_id, statuses, confirmed=body.get("confirm") is True
+    )
     audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
     db.session.commit()
     return campaign_json(campaign)

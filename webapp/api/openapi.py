@@ -292,9 +292,9 @@ _JSON_BODY = {
 }
 
 
-def _body_with(name: str, schema: dict) -> dict:
-    """A JSON object body with one required member."""
-    body = {"type": "object", "required": [name], "properties": {name: schema}}
+def _body_with(name: str, schema: dict, **optional: dict) -> dict:
+    """A JSON object body with one required member, and ``optional`` ones."""
+    body = {"type": "object", "required": [name], "properties": {name: schema, **optional}}
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
@@ -371,10 +371,16 @@ PATHS.update(
         "/campaigns/{campaign_id}/retry": {
             "post": {
                 "summary": "Put failed and/or unknown recipients back to pending",
+                "description": (
+                    "An unknown recipient may already have the message: retrying unknown is "
+                    'refused with 409 (`"confirm_required": true`, `"unknown": <count>`) '
+                    'unless the body says `"confirm": true`.'
+                ),
                 "parameters": [_ID_PARAMETER],
                 "requestBody": _body_with(
                     "status",
                     {"type": "array", "items": {"type": "string", "enum": list(service.RETRYABLE)}},
+                    confirm={"type": "boolean", "default": False},
                 ),
                 "responses": {"200": _CAMPAIGN_OK, **_errors(400, 404, 409, 415, 422)},
             }

@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, insert
+from sqlalchemy import Column, Connection, insert
 
 from webapp.i18n import N_
-from webapp.models import Contact, ContactList, ImportReject
+from webapp.models import Contact, ContactList, ImportReject, OptOut
 
 from .errors import ImportFileError
+from .isolated import read_table_isolated
 from .phones import DETECTION_SAMPLE, detect_phone_column, normalize_phones
-from .read import DEFAULT_LIMITS, ImportLimits, Table, read_table
+from .read import DEFAULT_LIMITS, ImportLimits, Table
 from .store import BATCH_ROWS, add_opt_outs, fields_json, insert_rows, opted_out_phones
 
 DUPLICATE = N_("duplicate of an earlier row")
@@ -79,7 +80,7 @@ def preview_file(
 ) -> FilePreview:
     """Columns, the first `rows` data rows and the guessed phone column, reading only the top."""
     records = max(rows, _PREVIEW_RECORDS)
-    table = read_table(
+    table = read_table_isolated(
         path, filename, sheet=sheet, region=region, limits=limits, max_records=records
     )
     return FilePreview(
@@ -111,16 +112,17 @@ def import_contacts(
     )
     verdict = _Verdict.of(phones, opted_out_phones(conn))
     stored, invalid, duplicates, opted_out = verdict.counts
+    lists = ContactList.__table__
     list_id = conn.execute(
-        insert(ContactList.__table__).values(
-            name=name,
+        insert(lists).values(
+            name=_fit(name, lists.c.name),
             created_by_id=created_by_id,
-            source_filename=filename,
+            source_filename=_fit(filename, lists.c.source_filename),
             columns_json=json.dumps(table.columns, ensure_ascii=False),
             phone_column=column,
             encoding=table.encoding,
             delimiter=table.delimiter,
-            sheet=table.sheet,
+            sheet=_fit(table.sheet, lists.c.sheet),
             contact_count=stored,
             invalid_count=invalid,
             duplicate_count=duplicates,
@@ -174,7 +176,7 @@ def import_opt_outs(
     _, column, phones, _ = _read_phones(path, filename, phone_column, sheet, region, limits)
     valid = phones.dropna()
     unique = valid.drop_duplicates()
-    added = add_opt_outs(conn, unique, note)
+    added = add_opt_outs(conn, unique, _fit(note, OptOut.__table__.c.note))
     return OptOutImportReport(
         added=added,
         already_opted_out=len(unique) - added,
@@ -230,6 +232,12 @@ class _Verdict:
         return pd.DataFrame({"position": positions, "kind": kinds, "reason": why})
 
 
+def _fit(text: str | None, column: Column) -> str | None:
+    """`text` as `column` can hold it: a long file or sheet name is cut, not refused, and NUL
+    characters (which PostgreSQL text cannot hold) are dropped."""
+    return None if text is None else text.replace("\0", "")[: column.type.length]
+
+
 def _batches(positions: np.ndarray) -> Iterator[np.ndarray]:
     for start in range(0, len(positions), BATCH_ROWS):
         yield positions[start : start + BATCH_ROWS]
@@ -244,7 +252,7 @@ def _read_phones(
     limits: ImportLimits,
 ) -> tuple[Table, str, pd.Series, pd.Series]:
     """The file's table, its phone column, and that column normalized (phones, reasons)."""
-    table = read_table(path, filename, sheet=sheet, region=region, limits=limits)
+    table = read_table_isolated(path, filename, sheet=sheet, region=region, limits=limits)
     column = _phone_column(table, phone_column, region)
     return table, column, *normalize_phones(table.cells[column], region)
 

@@ -15,8 +15,10 @@ import csv
 import io
 import posixpath
 import re
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,8 +26,10 @@ from datetime import datetime, time
 from itertools import islice
 from pathlib import Path
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 import numpy as np
+import olefile
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +45,8 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 WORKBOOK_SUFFIXES = (*XLSX_SUFFIXES, ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+# Column names are cut to what a list stores of one (the phone column's name: String(255)).
+MAX_NAME_CHARS = 255
 
 _SAMPLE_BYTES = 1 << 16
 _CHUNK_BYTES = 1 << 22
@@ -55,8 +61,17 @@ _REF_ROW = re.compile(rb'r="[A-Z]*([0-9]+)"')
 _REF_COLUMN = re.compile(rb'r="([A-Z]+)[0-9]')
 # Where a row of sheet XML ends, and the namespace prefix its elements carry.
 _ROW_END = re.compile(rb"</(\w+:)?row>")
-# A reference is far shorter than this; matching it twice across chunks does no harm to a max.
-_REF_OVERLAP_BYTES = 64
+# Row and cell elements of sheet XML, <row> or <x:c>: counted, for cells without references.
+_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)[\s/>]")
+# Spreadsheet XML nests a dozen levels at most; far deeper is an attack on the parser.
+_MAX_XML_DEPTH = 100
+_ODS_CELLS = frozenset({"table:table-cell", "table:covered-table-cell"})
+# BIFF records of XLS: BOF opens a sheet; these hold a value at (row, column), MULRK a run of
+# them (formula, string, number, RK number, inline string, rich string, bool or error).
+_BIFF_BOF = 0x0809
+_BIFF_VALUES = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0204, 0x00D6, 0x0205})
+_BIFF_MULRK = 0x00BD
+_BIFF_HEADER = struct.Struct("<HH")
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,9 @@ class ImportLimits:
     max_cells: int = 10_000_000
     max_unpacked_bytes: int = 512 * 1024 * 1024
     max_compression_ratio: int = 100
+    # Reading happens in a child process held to these (see isolated.py).
+    max_memory_bytes: int = 3 << 30
+    max_seconds: float = 60.0
 
 
 DEFAULT_LIMITS = ImportLimits()
@@ -134,8 +152,17 @@ def _read_text(
     with path.open("rb") as file:
         head = file.read(_SAMPLE_BYTES)
     encoding = _sniff_encoding(path, head, whole_file=max_records is None)
-    sample = _decode_sample(head, encoding, complete=len(head) < _SAMPLE_BYTES)
+    complete = len(head) < _SAMPLE_BYTES
+    sample = _decode_sample(head, encoding, complete=complete)
     delimiter, width = _sniff_delimiter(sample)
+    if not complete and not _holds_a_whole_record(sample, delimiter):
+        # The width is known only from whole records: a longer first one could hide any number
+        # of columns from the cap.
+        raise ImportFileError(
+            N_("The first row of the file is longer than %(limit)s KB: it is not a table."),
+            {"limit": _SAMPLE_BYTES >> 10},
+            422,
+        )
     _check_width(width, limits)
     if max_records is None:
         columns = _read_csv_whole(path, encoding, delimiter, width)
@@ -212,6 +239,16 @@ def _sniff_delimiter(sample: str) -> tuple[str, int]:
         # One column: any delimiter absent from the text keeps each line whole.
         best = next((d for d in DELIMITERS if d not in sample), best)
     return best, max(counts[best], default=1)
+
+
+def _holds_a_whole_record(sample: str, delimiter: str) -> bool:
+    """Whether the first record ends before the sample's last line, surely inside the sample."""
+    reader = csv.reader(io.StringIO(sample), delimiter=delimiter)
+    try:
+        next(reader)
+    except (csv.Error, StopIteration):
+        return False
+    return reader.line_num <= sample.count("\n")
 
 
 def _check_width(width: int, limits: ImportLimits) -> None:
@@ -300,8 +337,11 @@ def _read_workbook(
         else:
             if suffix == ".ods":
                 _check_zip(path, "content.xml", limits)
+                _check_ods_extent(path, limits)
             elif not _starts_with(path, _OLE2_MAGIC):
                 raise not_a_workbook
+            else:
+                _check_xls_extent(path, limits)
             with CalamineWorkbook.from_path(str(path)) as book:
                 sheet_names = [
                     meta.name
@@ -310,7 +350,17 @@ def _read_workbook(
                 ]
                 sheet = _choose_sheet(sheet, sheet_names)
                 grid = _sheet_grid(book, sheet, limits, max_records)
-    except (CalamineError, KeyError, ElementTree.ParseError, zipfile.BadZipFile) as error:
+    except (
+        CalamineError,
+        KeyError,
+        ValueError,
+        ElementTree.ParseError,
+        expat.ExpatError,
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,  # olefile's word for a broken XLS container
+        struct.error,
+    ) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
 
@@ -384,18 +434,135 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
     """(rows, columns) the sheet's cells reach, found by streaming its XML for r="B7" references.
 
     calamine allocates the whole rectangle up to the farthest cell before Python can look at
-    it: one cell at XFD1048576 would ask for half a terabyte and abort the process.
+    it: one cell at XFD1048576 would ask for half a terabyte and abort the process. Cells and
+    rows may also go without references, placed one after another: those are counted.
     """
     rows = columns = 0
+    counted_rows = open_row_cells = 0
     with zipfile.ZipFile(path) as archive, archive.open(member) as xml:
-        tail = b""
+        rest = b""
         while chunk := xml.read(_CHUNK_BYTES):
-            window = tail + chunk
-            tail = window[-_REF_OVERLAP_BYTES:]
+            window = rest + chunk
+            # No tag holds a "<": cutting before the last one splits none of them.
+            cut = window.rfind(b"<", 1)
+            cut = len(window) if cut < 0 else cut
+            window, rest = window[:cut], window[cut:]
             rows = max(rows, max(map(int, set(_REF_ROW.findall(window))), default=0))
             letters = set(_REF_COLUMN.findall(window))
             columns = max(columns, max(map(_column_number, letters), default=0))
+            is_row = np.array(_ROW_OR_CELL.findall(window)) == b"row"
+            if is_row.size:
+                # Cells per row, the first count continuing the row left open by the last chunk.
+                cells = np.bincount(np.cumsum(is_row)[~is_row], minlength=is_row.sum() + 1)
+                cells[0] += open_row_cells
+                counted_rows += int(is_row.sum())
+                open_row_cells = int(cells[-1])
+                columns = max(columns, int(cells.max()))
+        rows = max(rows, counted_rows)
+        rows = max(rows, max(map(int, set(_REF_ROW.findall(rest))), default=0))
     return rows, columns
+
+
+def _check_ods_extent(path: Path, limits: ImportLimits) -> None:
+    """Refuse an ODS whose sheets reach too far, from content.xml streamed before calamine reads.
+
+    calamine copies a filled row or cell as many times as table:number-rows-repeated and
+    number-columns-repeated say, so one kilobyte can ask for gigabytes; repeated empty cells
+    (how LibreOffice pads a sheet to its edges) cost it nothing and are ignored here too.
+    """
+    scan = _OdsScan(limits)
+    parser = expat.ParserCreate()
+    # No namespace processing: calamine, too, knows the elements by their usual "table:" names.
+    parser.StartElementHandler = scan.start
+    parser.EndElementHandler = scan.end
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    with zipfile.ZipFile(path) as archive, archive.open("content.xml") as xml:
+        while chunk := xml.read(_SAMPLE_BYTES):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+
+
+def _refuse_dtd(*_) -> None:
+    # Spreadsheets have no use for a DTD; entities are how XML bombs multiply text.
+    raise ValueError("DTD in spreadsheet XML")
+
+
+class _OdsScan:
+    """How far each sheet of ODS content.xml reaches, checked against the limits row by row."""
+
+    def __init__(self, limits: ImportLimits) -> None:
+        self.limits = limits
+        self.depth = 0
+        self.cell_depth = 0  # depth of the open cell, 0 outside cells
+        self.earlier_cells = 0  # the extents of the sheets before this one
+        self.rows = self.columns = 0  # this sheet's extent: its last filled row and column
+        self.row = self.row_repeat = 0
+        self.column = self.reach = 0  # within the open row: cells so far, last filled one
+        self.cell_repeat, self.cell_filled = 1, False
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        """An element opens."""
+        self.depth += 1
+        if self.depth > _MAX_XML_DEPTH:
+            raise ValueError("XML nested too deep")
+        if self.cell_depth:
+            self.cell_filled = True  # a paragraph or anything else inside the cell
+        elif name in _ODS_CELLS:
+            self.cell_depth = self.depth
+            self.cell_repeat = int(attributes.get("table:number-columns-repeated", 1))
+            self.cell_filled = "office:value-type" in attributes or "table:formula" in attributes
+        elif name == "table:table-row":
+            self.row_repeat = int(attributes.get("table:number-rows-repeated", 1))
+            self.column = self.reach = 0
+        elif name == "table:table":
+            self.earlier_cells += self.rows * self.columns
+            self.rows = self.columns = self.row = 0
+
+    def end(self, name: str) -> None:
+        """An element closes."""
+        if self.depth == self.cell_depth:
+            self.cell_depth = 0
+            self.column += max(self.cell_repeat, 1)
+            if self.cell_filled:
+                self.reach = self.column
+        elif name == "table:table-row" and not self.cell_depth:
+            self.row += max(self.row_repeat, 1)
+            if self.reach:
+                self.rows, self.columns = self.row, max(self.columns, self.reach)
+                _check_extent(self.rows, self.columns, self.limits)
+                _check_cells(self.earlier_cells + self.rows * self.columns, self.limits)
+        self.depth -= 1
+
+
+def _check_xls_extent(path: Path, limits: ImportLimits) -> None:
+    """Refuse an XLS whose sheets reach too far, from its cell records, before calamine reads.
+
+    calamine reads every sheet at once, each into the rectangle up to its farthest value (blank
+    cells and the DIMENSIONS record do not count): a 6 KB file can ask for gigabytes.
+    """
+    with olefile.OleFileIO(str(path)) as container:
+        stream = "Workbook" if container.exists("Workbook") else "Book"
+        data = container.openstream(stream).read()
+    extents = []  # (rows, columns) of each sheet before the current one
+    rows = columns = position = 0
+    unpack, size = _BIFF_HEADER.unpack_from, _BIFF_HEADER.size
+    while position + size <= len(data):
+        kind, length = unpack(data, position)
+        body = position + size
+        position = body + length
+        if kind in _BIFF_VALUES or kind == _BIFF_MULRK:
+            row, column = unpack(data, body)
+            if kind == _BIFF_MULRK:  # the last column of the run ends the record
+                column = unpack(data, position - size)[1]
+            rows, columns = max(rows, row + 1), max(columns, column + 1)
+        elif kind == _BIFF_BOF:
+            extents.append((rows, columns))
+            rows = columns = 0
+    extents.append((rows, columns))
+    for rows, columns in extents:
+        _check_extent(rows, columns, limits)
+    _check_cells(sum(rows * columns for rows, columns in extents), limits)
 
 
 def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -458,10 +625,14 @@ def _check_extent(rows: int, columns: int, limits: ImportLimits) -> None:
             {"count": rows - 1, "limit": limits.max_rows},
             422,
         )
-    if rows * columns > limits.max_cells:
+    _check_cells(rows * columns, limits)
+
+
+def _check_cells(cells: int, limits: ImportLimits) -> None:
+    if cells > limits.max_cells:
         raise ImportFileError(
             N_("The file has %(count)s cells; at most %(limit)s can be imported."),
-            {"count": rows * columns, "limit": limits.max_cells},
+            {"count": cells, "limit": limits.max_cells},
             422,
         )
 
@@ -498,7 +669,9 @@ def _cell_text(value: object) -> str:
 def _tabulate(grid: _Grid, limits: ImportLimits, region: str, **source) -> Table:
     """Find the header (first non-blank row), drop blank rows and empty columns, name columns."""
     # One chunk per column: taking rows from many small chunks later costs several times more.
-    columns = [pc.utf8_trim_whitespace(column).combine_chunks() for column in grid.columns]
+    columns = [
+        _without_nul(pc.utf8_trim_whitespace(column).combine_chunks()) for column in grid.columns
+    ]
     filled = np.column_stack(
         [pc.not_equal(column, "").to_numpy(zero_copy_only=False) for column in columns]
     )
@@ -532,15 +705,25 @@ def _tabulate(grid: _Grid, limits: ImportLimits, region: str, **source) -> Table
     return Table(columns=names, cells=cells, rows=data_at + grid.first_row, **source)
 
 
+def _without_nul(column: pa.Array) -> pa.Array:
+    """The column without NUL characters: no spreadsheet means them, and PostgreSQL text cannot
+    hold them. Looking for a zero byte costs far less than rewriting every string."""
+    data = column.buffers()[2]
+    if data is None or np.count_nonzero(np.frombuffer(data, np.uint8)) == data.size:
+        return column
+    return pc.replace_substring(column, "\0", "")
+
+
 def _unique_names(names: list[str]) -> list[str]:
     """Repeated header names become "Имя", "Имя (2)", … so every column can be addressed."""
     seen: set[str] = set()
     unique = []
     for name in names:
-        candidate, copy = name, 1
+        candidate, copy = name[:MAX_NAME_CHARS], 1
         while candidate in seen:
             copy += 1
-            candidate = f"{name} ({copy})"
+            suffix = f" ({copy})"
+            candidate = name[: MAX_NAME_CHARS - len(suffix)] + suffix
         seen.add(candidate)
         unique.append(candidate)
     return unique

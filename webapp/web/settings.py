@@ -13,6 +13,7 @@ from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
 from ..extensions import db
 from ..models import ApiKey, User
+from ..security import no_store
 from ..sending.telefon_ip import DEFAULT_BASE_URL
 from ..settings import (
     gateway_settings,
@@ -185,6 +186,7 @@ def reset_password(user_id: int):
 
 
 @bp.post("/api-keys")
+@no_store
 def add_api_key():
     key = create_api_key(current_user, request.form.get("name", "").strip()[:100])
     audit("api_key_created", ("user", current_user.id), {"prefix": key[:12]})
