@@ -11,6 +11,7 @@ Every cell comes out as stripped text, so phone numbers and leading zeros surviv
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import posixpath
@@ -20,7 +21,6 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time
 from itertools import islice
 from pathlib import Path
 from xml.etree import ElementTree
@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
+from webapp.formats import CellFormat, builtin_format, cell_text
 from webapp.i18n import N_
 
 from .errors import ImportFileError
@@ -55,6 +56,8 @@ _REF_ROW = re.compile(rb'r="[A-Z]*([0-9]+)"')
 _REF_COLUMN = re.compile(rb'r="([A-Z]+)[0-9]')
 # Where a row of sheet XML ends, and the namespace prefix its elements carry.
 _ROW_END = re.compile(rb"</(\w+:)?row>")
+# A cell's reference and style, in either order: <c r="B7" s="3" t="n">.
+_STYLED_CELL = rb'<(?:\w+:)?c\b(?=[^>]*?\sr="([A-Z]+)([0-9]+)")[^>]*?\ss="(%s)"'
 # A reference is far shorter than this; matching it twice across chunks does no harm to a max.
 _REF_OVERLAP_BYTES = 64
 
@@ -84,6 +87,17 @@ class Table:
     delimiter: str | None = None
     sheet: str | None = None
     sheet_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Styled:
+    """Cells with a number format, 0-based: cell i is at (rows[i], columns[i]) and is shown
+    through ``formats[which[i]]``. Cells in General are left out: most cells of most files."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    which: np.ndarray
+    formats: list[CellFormat]
 
 
 @dataclass
@@ -328,8 +342,9 @@ def _read_xlsx(
                 path = Path(folder) / "top.xlsx"
                 _write_top_rows(archive, sheets[sheet], max_records, path)
         _check_extent(*_xlsx_extent(path, sheets[sheet]), limits)
+        styled = _xlsx_styled(path, sheets[sheet])
         with CalamineWorkbook.from_path(str(path)) as book:
-            return _sheet_grid(book, sheet, limits, max_records), sheet, list(sheets)
+            return _sheet_grid(book, sheet, limits, max_records, styled), sheet, list(sheets)
 
 
 def _starts_with(path: Path, magic: bytes) -> bool:
@@ -396,6 +411,69 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
             letters = set(_REF_COLUMN.findall(window))
             columns = max(columns, max(map(_column_number, letters), default=0))
     return rows, columns
+
+
+def _xlsx_styled(path: Path, member: str) -> _Styled | None:
+    """The sheet's cells that have a number format, from the workbook's styles and the sheet's
+    s="N" attributes; None when no cell style has one.
+
+    The sheet is scanned with a regular expression for cells naming one of those styles only,
+    so cells in General cost nothing. Cells without an r="B7" reference (optional in the
+    standard, written by no common program) keep General.
+    """
+    with zipfile.ZipFile(path) as archive:
+        formats = _xlsx_cell_formats(archive)
+        if not formats:
+            return None
+        styles = b"|".join(str(index).encode() for index in formats)
+        cell = re.compile(_STYLED_CELL % styles)
+        found: list[tuple[bytes, bytes, bytes]] = []
+        with archive.open(member) as xml:
+            tail = b""
+            while chunk := xml.read(_CHUNK_BYTES):
+                window = tail + chunk
+                # Cut after the last complete tag, so no cell is split between two windows.
+                cut = window.rfind(b">") + 1
+                found += cell.findall(window, 0, cut)
+                tail = window[cut:]
+    if not found:
+        return None
+    letters, numbers, indexes = zip(*found, strict=True)
+    catalog = list(formats)
+    position = {index: i for i, index in enumerate(catalog)}
+    columns = {name: _column_number(name) - 1 for name in set(letters)}
+    return _Styled(
+        rows=np.array(numbers, dtype=np.int64) - 1,
+        columns=np.fromiter((columns[name] for name in letters), np.int64, len(letters)),
+        which=np.fromiter((position[int(i)] for i in indexes), np.int64, len(indexes)),
+        formats=[formats[index] for index in catalog],
+    )
+
+
+def _xlsx_cell_formats(archive: zipfile.ZipFile) -> dict[int, CellFormat]:
+    """Cell style index → its number format, for the styles whose format is not General."""
+    try:
+        styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+    except KeyError:
+        return {}
+    codes: dict[int, str] = {}
+    cell_styles: list[int] = []
+    for element in styles:
+        name = element.tag.rpartition("}")[2]
+        if name == "numFmts":
+            for number_format in element:
+                with contextlib.suppress(KeyError, ValueError):
+                    codes[int(number_format.attrib["numFmtId"])] = number_format.attrib[
+                        "formatCode"
+                    ]
+        elif name == "cellXfs":
+            cell_styles = [int(xf.get("numFmtId", "0") or 0) for xf in element]
+    formats = {}
+    for index, format_id in enumerate(cell_styles):
+        cell_format = CellFormat.compile(codes.get(format_id) or builtin_format(format_id))
+        if not cell_format.general:
+            formats[index] = cell_format
+    return formats
 
 
 def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -467,7 +545,11 @@ def _check_extent(rows: int, columns: int, limits: ImportLimits) -> None:
 
 
 def _sheet_grid(
-    book: CalamineWorkbook, sheet: str, limits: ImportLimits, max_records: int | None
+    book: CalamineWorkbook,
+    sheet: str,
+    limits: ImportLimits,
+    max_records: int | None,
+    styled: _Styled | None = None,
 ) -> _Grid:
     data = book.get_sheet_by_name(sheet)
     if data.start is None:
@@ -475,21 +557,52 @@ def _sheet_grid(
     _check_extent(data.height, data.width, limits)
     # skip_empty_area: start at the first used cell rather than fill the area before it.
     records = data.to_python(skip_empty_area=True, nrows=max_records)
-    columns = [
-        pa.chunked_array([[v if type(v) is str else _cell_text(v) for v in values]], pa.string())
-        for values in zip(*records, strict=True)
-    ]
     first_row, first_column = data.start
+    columns = [
+        pa.chunked_array([_column_texts(values, formats)], pa.string())
+        for values, formats in zip(
+            zip(*records, strict=True),
+            _formats_by_column(styled, first_row, first_column, len(records), data.width),
+            strict=False,
+        )
+    ]
     return _Grid(columns, first_row + 1, first_column + 1)
 
 
-def _cell_text(value: object) -> str:
-    """A cell as text; numbers the way a spreadsheet shows them in General format."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # workbooks store numbers as floats; a phone must not end in ".0"
-    if isinstance(value, datetime) and value.time() == time():
-        return str(value.date())
-    return str(value)
+def _formats_by_column(
+    styled: _Styled | None, first_row: int, first_column: int, height: int, width: int
+) -> Iterator[list[tuple[CellFormat, np.ndarray]]]:
+    """For each column of the grid, its formatted cells: (format, grid rows) per format."""
+    if styled is None or not len(styled.rows):
+        yield from ([] for _ in range(width))
+        return
+    rows, columns = styled.rows - first_row, styled.columns - first_column
+    inside = (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
+    rows, columns, which = rows[inside], columns[inside], styled.which[inside]
+    order = np.lexsort((which, columns))
+    rows, columns, which = rows[order], columns[order], which[order]
+    bounds = np.searchsorted(columns, np.arange(width + 1))
+    for column in range(width):
+        start, end = bounds[column], bounds[column + 1]
+        cuts = np.flatnonzero(np.diff(which[start:end])) + 1
+        groups = np.split(np.arange(start, end), cuts) if end > start else []
+        yield [(styled.formats[which[group[0]]], rows[group]) for group in groups]
+
+
+def _column_texts(values: tuple, formats: list[tuple[CellFormat, np.ndarray]]) -> list[str]:
+    """A column's cells as text: through their number formats, else as in General."""
+    texts = [v if type(v) is str else cell_text(v) for v in values]
+    for cell_format, rows in formats:
+        shown: dict[object, str] = {}  # a column repeats its dates and amounts
+        for row in rows.tolist():
+            value = values[row]
+            if type(value) is str or type(value) is bool:
+                continue
+            text = shown.get(value)
+            if text is None:
+                text = shown[value] = cell_format.text(value)
+            texts[row] = text
+    return texts
 
 
 # From cells to a table
