@@ -116,6 +116,7 @@ class _Section:
     is_text: bool = False
     english: bool = False
     system: str | None = None  # a Windows system format that replaces the section's own code
+    show: Callable[[object], str] | None = None  # compiled on first use
 
 
 @dataclass(frozen=True, eq=False)
@@ -320,72 +321,80 @@ def _from_serial(serial: float) -> datetime | None:
 
 
 def _date_text(section: _Section, value: datetime | date | time | timedelta) -> str:
-    tokens = section.tokens
+    if section.show is None:
+        section.show = _date_renderer(section.tokens, section.english)
+    return section.show(value)
+
+
+def _date_renderer(tokens: list[_Token], english: bool) -> Callable[[object], str]:
+    """Compile a date section into a function of the value: its parts, computed once."""
     fraction_digits = _second_fraction_digits(tokens)
-    if isinstance(value, timedelta):
-        moment, elapsed = _EPOCH + value, value
-    elif isinstance(value, datetime):
-        moment, elapsed = value.replace(tzinfo=None), value.replace(tzinfo=None) - _EPOCH
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-        elapsed = moment - _EPOCH
-    else:
-        moment = datetime.combine(_EPOCH.date(), value.replace(tzinfo=None))
-        elapsed = moment - _EPOCH
-    # Shown to the precision the format shows: 09:29:59.7 is "09:30:00" in Excel too.
-    step = timedelta(seconds=10**-fraction_digits)
-    if abs(elapsed) < timedelta(days=_MAX_SERIAL):
-        rounded = (elapsed + step / 2) // step * step
-        moment, elapsed = moment + (rounded - elapsed), rounded
     twelve_hours = any(t.kind == "ampm" for t in tokens)
     day_named = any(t.kind == "date" and t.text in ("d", "dd") for t in tokens)
-    english = section.english
-    out: list[str] = []
+    parts: list[str | Callable[[datetime, timedelta], str]] = []
     index = 0
     while index < len(tokens):
-        token = tokens[index]
-        kind, text = token.kind, token.text
-        if kind == "literal":
-            out.append(text)
-        elif kind == "slash":
-            out.append(DATE_SEPARATOR)
-        elif kind == "point" and fraction_digits and _is_second_fraction(tokens, index):
-            digits = f"{moment.microsecond:06d}"[:fraction_digits]
-            out.append(DECIMAL_SEPARATOR + digits)
+        kind, text = tokens[index].kind, tokens[index].text
+        if kind == "point" and fraction_digits and _is_second_fraction(tokens, index):
+            parts.append(DECIMAL_SEPARATOR)
+            parts.append(lambda m, e, n=fraction_digits: f"{m.microsecond:06d}"[:n])
             index += fraction_digits
-        elif kind in ("point", "comma"):
-            out.append(text)
+        elif kind == "slash":
+            parts.append(DATE_SEPARATOR)
         elif kind == "ampm":
-            morning = moment.hour < 12
-            out.append(text.split("/")[0 if morning else 1])
+            morning, evening = text.split("/")
+            parts.append(lambda m, e, am=morning, pm=evening: am if m.hour < 12 else pm)
         elif kind == "elapsed":
-            out.append(_elapsed_text(text, elapsed))
+            parts.append(lambda m, e, unit=text: _elapsed_text(unit, e))
         elif kind == "minute":
-            out.append(f"{moment.minute:0{len(text)}d}")
+            width = len(text)
+            parts.append(lambda m, e, width=width: f"{m.minute:0{width}d}")
         elif kind == "date":
-            out.append(_date_part(text, moment, twelve_hours, day_named, english))
+            parts.append(_date_part(text, twelve_hours, day_named, english))
         elif kind == "digit":
-            out.append("0" if text == "0" else "")
+            parts.append("0" if text == "0" else "")
         else:
-            out.append(text)
+            parts.append(text)
         index += 1
-    return "".join(out)
+    step = timedelta(seconds=10**-fraction_digits)
+
+    def show(value: object) -> str:
+        moment, elapsed = _moment(value)
+        # Shown to the precision the format shows: 09:29:59.7 is "09:30:00" in Excel too.
+        if abs(elapsed) < timedelta(days=_MAX_SERIAL) and (moment.microsecond or elapsed < _ZERO):
+            rounded = (elapsed + step / 2) // step * step
+            moment, elapsed = moment + (rounded - elapsed), rounded
+        return "".join(part if type(part) is str else part(moment, elapsed) for part in parts)
+
+    return show
+
+
+_ZERO = timedelta()
+
+
+def _moment(value: object) -> tuple[datetime, timedelta]:
+    """The point in time a value shows, and the time elapsed since serial day 0."""
+    if isinstance(value, timedelta):
+        return _EPOCH + value, value
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=None)
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    else:
+        moment = datetime.combine(_EPOCH.date(), value.replace(tzinfo=None))  # type: ignore[union-attr]
+    return moment, moment - _EPOCH
 
 
 def _second_fraction_digits(tokens: list[_Token]) -> int:
     for index, token in enumerate(tokens):
         if token.kind == "point" and _is_second_fraction(tokens, index):
-            return sum(
-                1 for _ in _takewhile_digits(tokens[index + 1 :])
-            )
+            digits = 0
+            for after in tokens[index + 1 :]:
+                if after.kind != "digit" or after.text != "0":
+                    break
+                digits += 1
+            return digits
     return 0
-
-
-def _takewhile_digits(tokens: list[_Token]):
-    for token in tokens:
-        if token.kind != "digit" or token.text != "0":
-            return
-        yield token
 
 
 def _is_second_fraction(tokens: list[_Token], index: int) -> bool:
@@ -406,56 +415,109 @@ def _elapsed_text(text: str, elapsed: timedelta) -> str:
 
 
 def _date_part(
-    text: str, moment: datetime, twelve_hours: bool, day_named: bool, english: bool
-) -> str:
+    text: str, twelve_hours: bool, day_named: bool, english: bool
+) -> Callable[[datetime, timedelta], str]:
     letter, length = text[0], len(text)
     if letter == "y":
-        return f"{moment.year % 100:02d}" if length <= 2 else f"{moment.year:04d}"
-    if letter == "m":
-        month = moment.month - 1
         if length <= 2:
-            return f"{moment.month:0{length}d}"
+            return lambda m, e: f"{m.year % 100:02d}"
+        return lambda m, e: f"{m.year:04d}"
+    if letter == "m":
+        if length <= 2:
+            return lambda m, e: f"{m.month:0{length}d}"
         if english:
-            name = _ENGLISH_MONTHS[month]
-            return {3: name[:3], 4: name}.get(length, name[0])
-        if length == 3:
-            return MONTHS_SHORT[month]
-        if length == 4:
-            return (MONTHS_GENITIVE if day_named else MONTHS)[month]
-        return MONTHS[month][0].upper()
+            names = [{3: n[:3], 4: n}.get(length, n[0]) for n in _ENGLISH_MONTHS]
+        elif length == 3:
+            names = list(MONTHS_SHORT)
+        elif length == 4:
+            names = list(MONTHS_GENITIVE if day_named else MONTHS)
+        else:
+            names = [n[0].upper() for n in MONTHS]
+        return lambda m, e: names[m.month - 1]
     if letter == "d":
         if length <= 2:
-            return f"{moment.day:0{length}d}"
-        weekday = moment.weekday()
+            return lambda m, e: f"{m.day:0{length}d}"
         if english:
-            name = _ENGLISH_WEEKDAYS[weekday]
-            return name[:3] if length == 3 else name
-        return WEEKDAYS_SHORT[weekday] if length == 3 else WEEKDAYS[weekday]
+            days = [n[:3] if length == 3 else n for n in _ENGLISH_WEEKDAYS]
+        else:
+            days = list(WEEKDAYS_SHORT if length == 3 else WEEKDAYS)
+        return lambda m, e: days[m.weekday()]
+    width = min(length, 2)
     if letter == "h":
-        hour = moment.hour % 12 or 12 if twelve_hours else moment.hour
-        return f"{hour:0{min(length, 2)}d}"
-    return f"{moment.second:0{min(length, 2)}d}"  # "s"
+        if twelve_hours:
+            return lambda m, e: f"{m.hour % 12 or 12:0{width}d}"
+        return lambda m, e: f"{m.hour:0{width}d}"
+    return lambda m, e: f"{m.second:0{width}d}"  # "s"
 
 
 # Numbers
 
 
 def _number_text(section: _Section, number: float | int | Decimal) -> str:
-    tokens = section.tokens
+    if section.show is None:
+        section.show = _number_renderer(section.tokens)
+    return section.show(number)
+
+
+def _number_renderer(tokens: list[_Token]) -> Callable[[object], str]:
+    """Compile a number section into a function of the value."""
     if any(t.kind == "general" for t in tokens):
-        general = _general_number(number).replace(".", DECIMAL_SEPARATOR)
-        return "".join(general if t.kind == "general" else _literal(t) for t in tokens)
+
+        def general(number: object) -> str:
+            shown = _general_number(number).replace(".", DECIMAL_SEPARATOR)
+            return "".join(shown if t.kind == "general" else _literal(t) for t in tokens)
+
+        return general
     if not any(t.kind == "digit" for t in tokens):
         # Only literals ("-" for zero in accounting formats, or a fixed word).
-        return "".join(_literal(t) for t in tokens)
-    decimal = _decimal(number)
-    percent = sum(1 for t in tokens if t.kind == "percent")
-    decimal *= Decimal(100) ** percent
+        text = "".join(_literal(t) for t in tokens)
+        return lambda number: text
+    multiplier = Decimal(100) ** sum(1 for t in tokens if t.kind == "percent")
     if any(t.kind == "slash" for t in tokens):
-        return _fraction_text(tokens, decimal)
+        return lambda number: _fraction_text(tokens, _decimal(number) * multiplier)
     if any(t.kind == "exponent" for t in tokens):
-        return _scientific_text(tokens, decimal)
-    return _fixed_text(tokens, decimal)
+        return lambda number: _scientific_text(tokens, _decimal(number) * multiplier)
+    return _simple_renderer(tokens, multiplier) or (
+        lambda number: _fixed_text(tokens, _decimal(number) * multiplier)
+    )
+
+
+_SIMPLE_NUMBER = re.compile(r"^(L*)(#*,?#*0[0,]*)(?:(P)(0*))?(L*)$")
+
+
+def _simple_renderer(tokens: list[_Token], multiplier: Decimal) -> Callable[[object], str] | None:
+    """The common layouts (literals, "#,##0", ".00", literals) without the general algorithm."""
+    shape = "".join(
+        {"digit": t.text if t.text in "#0" else "?", "comma": ",", "point": "P"}.get(t.kind, "L")
+        for t in tokens
+    )
+    match = _SIMPLE_NUMBER.match(shape)
+    if not match:
+        return None
+    whole = match.group(2)
+    scale = Decimal(1000) ** (len(whole) - len(whole.rstrip(",")))
+    whole = whole.rstrip(",")
+    grouping = "," in whole
+    digits = whole.replace(",", "")
+    minimum = len(digits) - digits.index("0")
+    places = len(match.group(4) or "")
+    quantum = Decimal(1).scaleb(-places)
+    prefix = "".join(_literal(t) for t in tokens[: len(match.group(1))])
+    suffix = "".join(_literal(t) for t in tokens[len(tokens) - len(match.group(5)) :])
+    point = DECIMAL_SEPARATOR if match.group(3) else ""
+    factor = multiplier / scale
+
+    def show(number: object) -> str:
+        value = _decimal(number) * factor
+        rounded = abs(value).quantize(quantum, ROUND_HALF_UP)
+        integer, _, fraction = f"{rounded:f}".partition(".")
+        integer = integer.lstrip("0").rjust(minimum, "0")
+        if grouping:
+            integer = _group(integer)
+        sign = "-" if value < 0 and rounded else ""
+        return f"{sign}{prefix}{integer}{point}{fraction}{suffix}"
+
+    return show
 
 
 def _literal(token: _Token) -> str:
