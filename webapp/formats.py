@@ -889,7 +889,8 @@ def _number_code(pattern: str) -> str:
     if not ("0" in pattern or "#" in pattern) or not _NUMBER_PATTERN.match(pattern):
         raise PatternError(pattern)
     # Russian: a comma is the decimal separator unless the pattern also has a point (#,##0.00).
-    decimal_comma = "," in re.sub(r"'[^']*'", "", pattern) and "." not in pattern
+    unquoted = re.sub(r"'[^']*'", "", pattern)
+    decimal_comma = "," in unquoted and "." not in unquoted
     code = []
     for part in re.split(r"('[^']*')", pattern):
         if part.startswith("'"):
