@@ -44,6 +44,7 @@ WORKBOOK_SUFFIXES = (*XLSX_SUFFIXES, ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
 
 _SAMPLE_BYTES = 1 << 16
+_SEP_LINE = re.compile(r"\Asep=([^\r\n])\r?\n")
 _CHUNK_BYTES = 1 << 22
 _SNIFF_RECORDS = 50
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -151,12 +152,17 @@ def _read_text(
         head = file.read(_SAMPLE_BYTES)
     encoding = _sniff_encoding(path, head, whole_file=max_records is None)
     sample = _decode_sample(head, encoding, complete=len(head) < _SAMPLE_BYTES)
-    delimiter, width = _sniff_delimiter(sample)
+    # Excel writes "sep=;" as the first line to name the delimiter, and hides it: it is no row.
+    skip = 0
+    delimiters = DELIMITERS
+    if declared := _SEP_LINE.match(sample):
+        skip, delimiters, sample = 1, (declared[1],), sample[declared.end() :]
+    delimiter, width = _sniff_delimiter(sample, delimiters)
     _check_width(width, limits)
     if max_records is None:
-        columns = _read_csv_whole(path, encoding, delimiter, width)
+        columns = _read_csv_whole(path, encoding, delimiter, width, skip)
     else:
-        columns = _read_csv_c(path, encoding, delimiter, width, max_records)
+        columns = _read_csv_c(path, encoding, delimiter, width, skip, max_records)
     return _Grid(columns), {"encoding": encoding, "delimiter": delimiter}
 
 
@@ -206,7 +212,7 @@ def _decode_sample(head: bytes, encoding: str, *, complete: bool) -> str:
     return text if complete or cut <= 0 else text[:cut]
 
 
-def _sniff_delimiter(sample: str) -> tuple[str, int]:
+def _sniff_delimiter(sample: str, delimiters: tuple[str, ...] = DELIMITERS) -> tuple[str, int]:
     """The delimiter that splits the first records most consistently, and their widest count."""
 
     def field_counts(delimiter: str) -> list[int]:
@@ -222,9 +228,9 @@ def _sniff_delimiter(sample: str) -> tuple[str, int]:
         width, frequency = Counter(counts).most_common(1)[0]
         return width > 1, frequency / len(counts), width
 
-    counts = {delimiter: field_counts(delimiter) for delimiter in DELIMITERS}
-    best = max(DELIMITERS, key=lambda delimiter: score(counts[delimiter]))
-    if not score(counts[best])[0]:
+    counts = {delimiter: field_counts(delimiter) for delimiter in delimiters}
+    best = max(delimiters, key=lambda delimiter: score(counts[delimiter]))
+    if not score(counts[best])[0] and len(delimiters) > 1:
         # One column: any delimiter absent from the text keeps each line whole.
         best = next((d for d in DELIMITERS if d not in sample), best)
     return best, max(counts[best], default=1)
@@ -239,12 +245,14 @@ def _check_width(width: int, limits: ImportLimits) -> None:
         )
 
 
-def _read_csv_whole(path: Path, encoding: str, delimiter: str, width: int) -> list[pa.ChunkedArray]:
+def _read_csv_whole(
+    path: Path, encoding: str, delimiter: str, width: int, skip: int
+) -> list[pa.ChunkedArray]:
     names = [str(i) for i in range(width)]
     try:
         table = pa_csv.read_csv(
             _utf8_source(path, encoding),
-            read_options=pa_csv.ReadOptions(column_names=names),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
             ),
@@ -256,7 +264,7 @@ def _read_csv_whole(path: Path, encoding: str, delimiter: str, width: int) -> li
         )
     except pa.ArrowInvalid:
         # Rows narrower than the first ones: the C engine pads them with empty cells.
-        return _read_csv_c(path, encoding, delimiter, width)
+        return _read_csv_c(path, encoding, delimiter, width, skip)
     return table.columns
 
 
@@ -274,7 +282,12 @@ def _utf8_source(path: Path, encoding: str) -> str | io.BytesIO:
 
 
 def _read_csv_c(
-    path: Path, encoding: str, delimiter: str, width: int, max_records: int | None = None
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    width: int,
+    skip: int,
+    max_records: int | None = None,
 ) -> list[pa.ChunkedArray]:
     try:
         cells = pd.read_csv(
@@ -287,6 +300,7 @@ def _read_csv_c(
             dtype=str,
             na_filter=False,
             skip_blank_lines=False,
+            skiprows=skip,
             nrows=max_records,
             engine="c",
         )
