@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import xlrd
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
 from webapp.formats import CellFormat, builtin_format, cell_text
@@ -60,6 +61,7 @@ _ROW_END = re.compile(rb"</(\w+:)?row>")
 # Where a cell of sheet XML starts, and the rest of its tag when it has one of the styles
 # (%s) that carry a number format: <c r="B7" s="3" t="n">.
 _CELL_START = b'c r="'
+_XLS_NUMERIC = (xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE)
 _STYLED_CELL = r'^(?P<column>[A-Z]+)(?P<row>[0-9]+)"[^>]*?\ss="(?P<style>%s)"'
 # A reference is far shorter than this; matching it twice across chunks does no harm to a max.
 _REF_OVERLAP_BYTES = 64
@@ -339,8 +341,15 @@ def _read_workbook(
                     if meta.typ == SheetTypeEnum.WorkSheet
                 ]
                 sheet = _choose_sheet(sheet, sheet_names)
-                grid = _sheet_grid(book, sheet, limits, max_records)
-    except (CalamineError, KeyError, ElementTree.ParseError, zipfile.BadZipFile) as error:
+                styled = _xls_styled(path, sheet) if suffix == ".xls" else None
+                grid = _sheet_grid(book, sheet, limits, max_records, styled)
+    except (
+        CalamineError,
+        KeyError,
+        ElementTree.ParseError,
+        zipfile.BadZipFile,
+        xlrd.XLRDError,
+    ) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
 
@@ -453,18 +462,52 @@ def _xlsx_styled(path: Path, member: str) -> _Styled | None:
                 found.append(pc.extract_regex(cells, pattern).drop_null())
                 tail = window[cut:]
     cells = pa.chunked_array(found).combine_chunks()
-    if not len(cells):
-        return None
     letters = cells.field("column").dictionary_encode()
+    numbers = np.array([_column_number(name) - 1 for name in letters.dictionary.to_pylist()])
+    return _styled(
+        pc.cast(cells.field("row"), pa.int64()).to_numpy() - 1,
+        numbers[letters.indices.to_numpy()].astype(np.int64),
+        pc.cast(cells.field("style"), pa.int64()).to_numpy(),
+        formats,
+    )
+
+
+def _styled(
+    rows: np.ndarray, columns: np.ndarray, styles: np.ndarray, formats: dict[int, CellFormat]
+) -> _Styled | None:
+    """Cells at (rows, columns) with style indexes `styles`, all of which are in `formats`."""
+    if not len(rows):
+        return None
     catalog = list(formats)
     position = np.zeros(max(catalog) + 1, np.int64)
     position[catalog] = np.arange(len(catalog))
-    numbers = np.array([_column_number(name) - 1 for name in letters.dictionary.to_pylist()])
-    return _Styled(
-        rows=pc.cast(cells.field("row"), pa.int64()).to_numpy() - 1,
-        columns=numbers[letters.indices.to_numpy()],
-        which=position[pc.cast(cells.field("style"), pa.int64()).to_numpy()],
-        formats=[formats[index] for index in catalog],
+    return _Styled(rows, columns, position[styles], [formats[index] for index in catalog])
+
+
+def _xls_styled(path: Path, sheet: str) -> _Styled | None:
+    """The sheet's numeric cells that have a number format, read with xlrd from the BIFF
+    FORMAT and XF records; None (without reading the sheet) when no style has one."""
+    with xlrd.open_workbook(path, formatting_info=True, on_demand=True) as book:
+        codes = {
+            number_format.format_key: number_format.format_str for number_format in book.format_list
+        }
+        formats = {}
+        for index, style in enumerate(book.xf_list):
+            code = codes.get(style.format_key) or builtin_format(style.format_key)
+            if not (cell_format := CellFormat.compile(code)).general:
+                formats[index] = cell_format
+        if not formats:
+            return None
+        cells = book.sheet_by_name(sheet)
+        rows, columns, styles = [], [], []
+        for column in range(cells.ncols):
+            for row, kind in enumerate(cells.col_types(column)):
+                if kind in _XLS_NUMERIC and (style := cells.cell_xf_index(row, column)) in formats:
+                    rows.append(row)
+                    columns.append(column)
+                    styles.append(style)
+    return _styled(
+        np.array(rows, np.int64), np.array(columns, np.int64), np.array(styles, np.int64), formats
     )
 
 
