@@ -11,7 +11,6 @@ Every cell comes out as stripped text, so phone numbers and leading zeros surviv
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import posixpath
@@ -19,7 +18,7 @@ import re
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -30,14 +29,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import xlrd
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
+from xlrd import XLRDError
 
-from webapp.formats import CellFormat, builtin_format, cell_text
 from webapp.i18n import N_
 
 from .errors import ImportFileError
 from .phones import normalize_phones
+from .styles import Styled, column_number, column_texts, ods_styled, xls_styled, xlsx_styled
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -58,11 +57,6 @@ _REF_ROW = re.compile(rb'r="[A-Z]*([0-9]+)"')
 _REF_COLUMN = re.compile(rb'r="([A-Z]+)[0-9]')
 # Where a row of sheet XML ends, and the namespace prefix its elements carry.
 _ROW_END = re.compile(rb"</(\w+:)?row>")
-# Where a cell of sheet XML starts, and the rest of its tag when it has one of the styles
-# (%s) that carry a number format: <c r="B7" s="3" t="n">.
-_CELL_START = b'c r="'
-_XLS_NUMERIC = (xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE)
-_STYLED_CELL = r'^(?P<column>[A-Z]+)(?P<row>[0-9]+)"[^>]*?\ss="(?P<style>%s)"'
 # A reference is far shorter than this; matching it twice across chunks does no harm to a max.
 _REF_OVERLAP_BYTES = 64
 
@@ -92,17 +86,6 @@ class Table:
     delimiter: str | None = None
     sheet: str | None = None
     sheet_names: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Styled:
-    """Cells with a number format, 0-based: cell i is at (rows[i], columns[i]) and is shown
-    through ``formats[which[i]]``. Cells in General are left out: most cells of most files."""
-
-    rows: np.ndarray
-    columns: np.ndarray
-    which: np.ndarray
-    formats: list[CellFormat]
 
 
 @dataclass
@@ -341,14 +324,16 @@ def _read_workbook(
                     if meta.typ == SheetTypeEnum.WorkSheet
                 ]
                 sheet = _choose_sheet(sheet, sheet_names)
-                styled = _xls_styled(path, sheet) if suffix == ".xls" else None
-                grid = _sheet_grid(book, sheet, limits, max_records, styled)
+                if suffix == ".xls":
+                    grid = _sheet_grid(book, sheet, limits, max_records, xls_styled, path)
+                else:
+                    grid = _sheet_grid(book, sheet, limits, max_records, ods_styled, path)
     except (
         CalamineError,
         KeyError,
         ElementTree.ParseError,
         zipfile.BadZipFile,
-        xlrd.XLRDError,
+        XLRDError,
     ) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
@@ -367,9 +352,12 @@ def _read_xlsx(
                 path = Path(folder) / "top.xlsx"
                 _write_top_rows(archive, sheets[sheet], max_records, path)
         _check_extent(*_xlsx_extent(path, sheets[sheet]), limits)
-        styled = _xlsx_styled(path, sheets[sheet])
+        member = sheets[sheet]
         with CalamineWorkbook.from_path(str(path)) as book:
-            return _sheet_grid(book, sheet, limits, max_records, styled), sheet, list(sheets)
+            grid = _sheet_grid(
+                book, sheet, limits, max_records, lambda *_: xlsx_styled(path, member), path
+            )
+            return grid, sheet, list(sheets)
 
 
 def _starts_with(path: Path, magic: bytes) -> bool:
@@ -434,107 +422,8 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
             tail = window[-_REF_OVERLAP_BYTES:]
             rows = max(rows, max(map(int, set(_REF_ROW.findall(window))), default=0))
             letters = set(_REF_COLUMN.findall(window))
-            columns = max(columns, max(map(_column_number, letters), default=0))
+            columns = max(columns, max(map(column_number, letters), default=0))
     return rows, columns
-
-
-def _xlsx_styled(path: Path, member: str) -> _Styled | None:
-    """The sheet's cells that have a number format, from the workbook's styles and the sheet's
-    s="N" attributes; None when no cell style has one.
-
-    Arrow splits the sheet's XML at each cell and matches the pieces in C++: a Python regular
-    expression over 100k rows costs more than calamine's whole read. Every common writer puts
-    a cell's r="B7" first; a cell without it there keeps General.
-    """
-    with zipfile.ZipFile(path) as archive:
-        formats = _xlsx_cell_formats(archive)
-        if not formats:
-            return None
-        pattern = _STYLED_CELL % "|".join(map(str, formats))
-        found = []
-        with archive.open(member) as xml:
-            tail = b""
-            while chunk := xml.read(_CHUNK_BYTES):
-                window = tail + chunk
-                # Cut after the last complete tag, so no cell is split between windows.
-                cut = window.rfind(b">") + 1
-                cells = pc.list_flatten(pc.split_pattern([window[:cut]], _CELL_START))
-                found.append(pc.extract_regex(cells, pattern).drop_null())
-                tail = window[cut:]
-    cells = pa.chunked_array(found).combine_chunks()
-    letters = cells.field("column").dictionary_encode()
-    numbers = np.array([_column_number(name) - 1 for name in letters.dictionary.to_pylist()])
-    return _styled(
-        pc.cast(cells.field("row"), pa.int64()).to_numpy() - 1,
-        numbers[letters.indices.to_numpy()].astype(np.int64),
-        pc.cast(cells.field("style"), pa.int64()).to_numpy(),
-        formats,
-    )
-
-
-def _styled(
-    rows: np.ndarray, columns: np.ndarray, styles: np.ndarray, formats: dict[int, CellFormat]
-) -> _Styled | None:
-    """Cells at (rows, columns) with style indexes `styles`, all of which are in `formats`."""
-    if not len(rows):
-        return None
-    catalog = list(formats)
-    position = np.zeros(max(catalog) + 1, np.int64)
-    position[catalog] = np.arange(len(catalog))
-    return _Styled(rows, columns, position[styles], [formats[index] for index in catalog])
-
-
-def _xls_styled(path: Path, sheet: str) -> _Styled | None:
-    """The sheet's numeric cells that have a number format, read with xlrd from the BIFF
-    FORMAT and XF records; None (without reading the sheet) when no style has one."""
-    with xlrd.open_workbook(path, formatting_info=True, on_demand=True) as book:
-        codes = {
-            number_format.format_key: number_format.format_str for number_format in book.format_list
-        }
-        formats = {}
-        for index, style in enumerate(book.xf_list):
-            code = codes.get(style.format_key) or builtin_format(style.format_key)
-            if not (cell_format := CellFormat.compile(code)).general:
-                formats[index] = cell_format
-        if not formats:
-            return None
-        cells = book.sheet_by_name(sheet)
-        rows, columns, styles = [], [], []
-        for column in range(cells.ncols):
-            for row, kind in enumerate(cells.col_types(column)):
-                if kind in _XLS_NUMERIC and (style := cells.cell_xf_index(row, column)) in formats:
-                    rows.append(row)
-                    columns.append(column)
-                    styles.append(style)
-    return _styled(
-        np.array(rows, np.int64), np.array(columns, np.int64), np.array(styles, np.int64), formats
-    )
-
-
-def _xlsx_cell_formats(archive: zipfile.ZipFile) -> dict[int, CellFormat]:
-    """Cell style index → its number format, for the styles whose format is not General."""
-    try:
-        styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
-    except KeyError:
-        return {}
-    codes: dict[int, str] = {}
-    cell_styles: list[int] = []
-    for element in styles:
-        name = element.tag.rpartition("}")[2]
-        if name == "numFmts":
-            for number_format in element:
-                with contextlib.suppress(KeyError, ValueError):
-                    codes[int(number_format.attrib["numFmtId"])] = number_format.attrib[
-                        "formatCode"
-                    ]
-        elif name == "cellXfs":
-            cell_styles = [int(xf.get("numFmtId", "0") or 0) for xf in element]
-    formats = {}
-    for index, format_id in enumerate(cell_styles):
-        cell_format = CellFormat.compile(codes.get(format_id) or builtin_format(format_id))
-        if not cell_format.general:
-            formats[index] = cell_format
-    return formats
 
 
 def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -582,13 +471,6 @@ def _top_rows(archive: zipfile.ZipFile, member: str, max_records: int) -> bytes:
     return head
 
 
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - ord("A") + 1
-    return number
-
-
 def _check_extent(rows: int, columns: int, limits: ImportLimits) -> None:
     _check_width(columns, limits)
     if rows > limits.max_rows + 1:
@@ -610,8 +492,10 @@ def _sheet_grid(
     sheet: str,
     limits: ImportLimits,
     max_records: int | None,
-    styled: _Styled | None = None,
+    styled: Callable[[Path, str, tuple[int, int]], Styled | None],
+    path: Path,
 ) -> _Grid:
+    """The sheet's cells as text, shown through the number formats `styled` finds in `path`."""
     data = book.get_sheet_by_name(sheet)
     if data.start is None:
         raise ImportFileError(N_("The sheet “%(sheet)s” is empty."), {"sheet": sheet}, 422)
@@ -619,51 +503,18 @@ def _sheet_grid(
     # skip_empty_area: start at the first used cell rather than fill the area before it.
     records = data.to_python(skip_empty_area=True, nrows=max_records)
     first_row, first_column = data.start
+    end = (first_row + len(records) - 1, first_column + data.width - 1)
+    cells = styled(path, sheet, end)
+    formats = (
+        cells.by_column(first_row, first_column, len(records), data.width)
+        if cells
+        else ([] for _ in range(data.width))
+    )
     columns = [
-        pa.chunked_array([_column_texts(values, formats)], pa.string())
-        for values, formats in zip(
-            zip(*records, strict=True),
-            _formats_by_column(styled, first_row, first_column, len(records), data.width),
-            strict=False,
-        )
+        pa.chunked_array([column_texts(values, column_formats)], pa.string())
+        for values, column_formats in zip(zip(*records, strict=True), formats, strict=False)
     ]
     return _Grid(columns, first_row + 1, first_column + 1)
-
-
-def _formats_by_column(
-    styled: _Styled | None, first_row: int, first_column: int, height: int, width: int
-) -> Iterator[list[tuple[CellFormat, np.ndarray]]]:
-    """For each column of the grid, its formatted cells: (format, grid rows) per format."""
-    if styled is None or not len(styled.rows):
-        yield from ([] for _ in range(width))
-        return
-    rows, columns = styled.rows - first_row, styled.columns - first_column
-    inside = (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
-    rows, columns, which = rows[inside], columns[inside], styled.which[inside]
-    order = np.lexsort((which, columns))
-    rows, columns, which = rows[order], columns[order], which[order]
-    bounds = np.searchsorted(columns, np.arange(width + 1))
-    for column in range(width):
-        start, end = bounds[column], bounds[column + 1]
-        cuts = np.flatnonzero(np.diff(which[start:end])) + 1
-        groups = np.split(np.arange(start, end), cuts) if end > start else []
-        yield [(styled.formats[which[group[0]]], rows[group]) for group in groups]
-
-
-def _column_texts(values: tuple, formats: list[tuple[CellFormat, np.ndarray]]) -> list:
-    """A column's cells as text: through their number formats, else as in General."""
-    texts = list(values)
-    for cell_format, rows in formats:
-        shown: dict[object, str] = {}  # a column repeats its dates and amounts
-        for row in rows.tolist():
-            value = values[row]
-            if type(value) is str or type(value) is bool:
-                continue
-            text = shown.get(value)
-            if text is None:
-                text = shown[value] = cell_format.text(value)
-            texts[row] = text
-    return [v if type(v) is str else cell_text(v) for v in texts]
 
 
 # From cells to a table
