@@ -46,9 +46,8 @@ WEEKDAYS = ("понедельник", "вторник", "среда", "четв�
 WEEKDAYS_SHORT = ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс")
 TRUE_TEXT, FALSE_TEXT = "ИСТИНА", "ЛОЖЬ"
 
-# Excel's serial day 0; serials before 1 March 1900 are a day off (Lotus' 29 February 1900).
+# Excel's serial day 0 (which makes dates before March 1900, of no list, a day off).
 _EPOCH = datetime(1899, 12, 30)
-_LOTUS_EPOCH = datetime(1899, 12, 31)
 _MAX_SERIAL = 2_958_466  # 1 January 10000
 # System formats Excel writes as a locale tag: the long date and the time of Windows' ru-RU.
 _SYSTEM_FORMATS = {"F800": 'dddd, d mmmm yyyy "г."', "F400": "h:mm:ss"}
@@ -313,11 +312,8 @@ _ENGLISH_MONTHS = (
 _ENGLISH_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def _from_serial(serial: float) -> datetime | None:
-    if not 0 <= serial < _MAX_SERIAL:
-        return None
-    epoch = _EPOCH if serial >= 61 else _LOTUS_EPOCH
-    return epoch + timedelta(days=serial)
+def _from_serial(serial: float) -> timedelta | None:
+    return timedelta(days=serial) if 0 <= serial < _MAX_SERIAL else None
 
 
 def _date_text(section: _Section, value: datetime | date | time | timedelta) -> str:
