@@ -82,7 +82,7 @@ def test_sections_for_negatives_zero_and_conditions(value, code, text):
         ("DD.MM.YYYY", "05.12.2026"),
         ("dd.mm.yy", "05.12.26"),
         ("d/m/yyyy", "5.12.2026"),  # "/" is the locale's date separator
-        ('dd\\/mm\\/yyyy', "05/12/2026"),  # unless escaped
+        ("dd\\/mm\\/yyyy", "05/12/2026"),  # unless escaped
         ("dd.mm.yyyy hh:mm", "05.12.2026 09:30"),
         ("hh:mm", "09:30"),
         ("h:mm", "9:30"),

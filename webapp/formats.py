@@ -195,10 +195,7 @@ _DATE_LETTERS = frozenset("ymdhsYMDHS")
 def _compile(code: str) -> CellFormat:
     if code.strip().lower() in ("", "general", "standard"):
         return CellFormat(code, (), general=True)
-    sections = tuple(
-        _compile_section(part)
-        for part in _split_sections(code)
-    )
+    sections = tuple(_compile_section(part) for part in _split_sections(code))
     if all(s.is_text for s in sections) and not any(
         t.kind == "literal" for s in sections for t in s.tokens
     ):
@@ -636,7 +633,7 @@ def _scientific_text(tokens: list[_Token], decimal: Decimal) -> str:
 
 
 def _fraction_text(tokens: list[_Token], decimal: Decimal) -> str:
-    """"# ?/?", "# ??/16": a whole part (when the format has one) and a fraction."""
+    """ "# ?/?", "# ??/16": a whole part (when the format has one) and a fraction."""
     slash = next(i for i, t in enumerate(tokens) if t.kind == "slash")
     after = tokens[slash + 1 :]
     denominator_text = ""

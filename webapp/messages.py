@@ -315,9 +315,7 @@ class _Parser:
         fallback = segments[-1].strip() if len(segments) > (1 if show else 0) else None
         return _Field(column, fallback, show, kind)
 
-    def format(
-        self, segment: str, position: int
-    ) -> tuple[Callable[[str], str | None] | None, str]:
+    def format(self, segment: str, position: int) -> tuple[Callable[[str], str | None] | None, str]:
         """The format a segment after "|" names, or (None, "") when it is a fallback."""
         match = _FORMAT.match(segment)
         if not match:
@@ -343,7 +341,7 @@ class _Parser:
                 N_(
                     'The pattern "%(pattern)s" at line %(line)s, character %(char)s cannot be '
                     'used: write a date as "ДД.ММ.ГГГГ" or "D MMMM", a time as "ЧЧ:ММ", '
-                    "a number as \"# ##0,00\"; put other text in single quotes."
+                    'a number as "# ##0,00"; put other text in single quotes.'
                 ),
                 position,
                 pattern=pattern or "",

@@ -126,7 +126,7 @@ def odfpy_workbook(path: Path) -> Path:
     table.addElement(TableColumn(numbercolumnsrepeated=len(HEADER)))
     table.addElement(_ods_row([TableCell(valuetype="string") for _ in HEADER], HEADER))
     for values in ROWS:
-        phone, name, day, clock, moment, discount, amount, points = values
+        phone, _, day, clock, moment, discount, amount, points = values
         cells = [
             TableCell(valuetype="float", value=phone),
             TableCell(valuetype="string"),
@@ -187,8 +187,8 @@ def test_templates_reformat_the_stored_values(conn, workbook):
     report = import_contacts(conn, workbook, workbook.name, name="Визиты")
     fields = stored_contacts(conn, report.list_id)["79161234567"][1]
     template = MessageTemplate.parse(
-        "{{ Имя }}, ждём вас {{ Дата визита | дата \"D MMMM\" }} в {{ Время | время }} "
-        "({{ Визит | дата \"dddd\" }}). К оплате {{ Сумма | число \"0\" }} ₽, "
+        '{{ Имя }}, ждём вас {{ Дата визита | дата "D MMMM" }} в {{ Время | время }} '
+        '({{ Визит | дата "dddd" }}). К оплате {{ Сумма | число "0" }} ₽, '
         "скидка {{ Скидка }}.",
         report.columns,
     )

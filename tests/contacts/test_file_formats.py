@@ -226,10 +226,8 @@ def test_a_bare_list_of_numbers_has_no_header(conn, tmp_path):
 
 def test_excel_sep_line_names_the_delimiter_and_is_no_row(conn, tmp_path):
     path = tmp_path / "excel.csv"
-    path.write_bytes(
-        "sep=,\r\nФИО,Телефон,Сумма\r\nИванов; Иван,89243555100,\"1,5\"\r\nПётр,89243555101,2\r\n"
-        .encode("cp1251")
-    )
+    lines = ["sep=,", "ФИО,Телефон,Сумма", 'Иванов; Иван,89243555100,"1,5"', "Пётр,89243555101,2"]
+    path.write_bytes("\r\n".join([*lines, ""]).encode("cp1251"))
 
     preview = preview_file(path, path.name)
     report = import_contacts(conn, path, path.name, name="sep")
