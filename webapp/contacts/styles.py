@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import html
 import re
+import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ _CHUNK_BYTES = 1 << 22
 # (%s) that carry a number format: <c r="B7" s="3" t="n">.
 _XLSX_CELL_START = b'c r="'
 _XLSX_STYLED_CELL = r'^(?P<column>[A-Z]+)(?P<row>[0-9]+)"[^>]*?\ss="(?P<style>%s)"'
-_XLS_NUMERIC = (xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE)
 
 
 @dataclass
@@ -176,26 +176,78 @@ def _not_general(codes: dict[int, str], cell_styles: list[int]) -> dict[int, Cel
 # XLS
 
 
-def xls_styled(path: Path, sheet: str, end: tuple[int, int] | None = None) -> Styled | None:
-    """The formatted numeric cells of the sheet; None, without reading the sheet, when no
-    style has a format. The format bounds the sheet, so `end` is not needed."""
+def xls_styled(path: Path, sheet: str, end: tuple[int, int]) -> Styled | None:
+    """The formatted numeric cells of the sheet up to row end[0]; None, without reading the
+    sheet, when no style has a format.
+
+    xlrd reads the workbook's FORMAT and XF records; the sheet's own records are walked here,
+    looking only at numeric cells and stopping after the last row wanted: xlrd would read the
+    whole sheet into Python objects, many times slower than calamine.
+    """
     with xlrd.open_workbook(path, formatting_info=True, on_demand=True) as book:
         codes = {number_format.format_key: number_format.format_str
                  for number_format in book.format_list}  # fmt: skip
         formats = _not_general(codes, [style.format_key for style in book.xf_list])
         if not formats:
             return None
-        cells = book.sheet_by_name(sheet)
-        rows, columns, styles = [], [], []
-        for column in range(cells.ncols):
-            for row, kind in enumerate(cells.col_types(column)):
-                if kind in _XLS_NUMERIC and (style := cells.cell_xf_index(row, column)) in formats:
-                    rows.append(row)
-                    columns.append(column)
-                    styles.append(style)
-    return _styled(
-        np.array(rows, np.int64), np.array(columns, np.int64), np.array(styles, np.int64), formats
-    )
+        # book.mem holds the workbook stream from book.base (the whole file when contiguous).
+        worksheets = [offset for offset, kind in _xls_sheets(book.mem, book.base) if kind == 0]
+        start = book.base + worksheets[book.sheet_names().index(sheet)]
+        cells = _xls_numeric_cells(book.mem, start, end[0])
+    rows, columns, styles = (np.array(part, np.int64) for part in cells)
+    wanted = np.isin(styles, list(formats))
+    return _styled(rows[wanted], columns[wanted], styles[wanted], formats)
+
+
+_BIFF_EOF, _BIFF_BOUNDSHEET = 0x000A, 0x0085
+_BIFF_NUMBER, _BIFF_RK, _BIFF_FORMULA, _BIFF_MULRK = 0x0203, 0x027E, 0x0006, 0x00BD
+# Excel writes cells in blocks of 32 rows, each block's rows in order.
+_BIFF_ROW_BLOCK = 32
+
+
+def _xls_sheets(stream: bytes, position: int) -> list[tuple[int, int]]:
+    """(offset, kind) of each sheet, from the BOUNDSHEET records of the workbook globals."""
+    sheets = []
+    while position + 4 <= len(stream):
+        code, length = struct.unpack_from("<HH", stream, position)
+        if code == _BIFF_BOUNDSHEET:
+            offset, _, kind = struct.unpack_from("<IBB", stream, position + 4)
+            sheets.append((offset, kind))
+        elif code == _BIFF_EOF:
+            break
+        position += 4 + length
+    return sheets
+
+
+def _xls_numeric_cells(
+    stream: bytes, position: int, last_row: int
+) -> tuple[list[int], list[int], list[int]]:
+    """(rows, columns, XF indexes) of the numeric cells of the sheet starting at `position`."""
+    rows: list[int] = []
+    columns: list[int] = []
+    styles: list[int] = []
+    while position + 4 <= len(stream):
+        code, length = struct.unpack_from("<HH", stream, position)
+        data = position + 4
+        position = data + length
+        if code in (_BIFF_NUMBER, _BIFF_RK, _BIFF_FORMULA):
+            row, column, style = struct.unpack_from("<HHH", stream, data)
+            rows.append(row)
+            columns.append(column)
+            styles.append(style)
+        elif code == _BIFF_MULRK:
+            row, first = struct.unpack_from("<HH", stream, data)
+            count = (length - 6) // 6
+            rows.extend([row] * count)
+            columns.extend(range(first, first + count))
+            styles.extend(struct.unpack_from("<" + "Hxxxx" * count, stream, data + 4))
+        elif code == _BIFF_EOF:
+            break
+        else:
+            continue
+        if row > last_row + _BIFF_ROW_BLOCK:
+            break
+    return rows, columns, styles
 
 
 # ODS
