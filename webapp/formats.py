@@ -131,11 +131,6 @@ class CellFormat:
         """Compile an Excel format code; unknown parts are shown as literal text, never refused."""
         return _compile(code)
 
-    @property
-    def is_date(self) -> bool:
-        """Whether the format shows dates or times (then numbers are read as Excel serials)."""
-        return any(section.is_date for section in self.sections)
-
     def text(self, value: Value) -> str:
         """The value as the format shows it; text and booleans are left to ``cell_text``."""
         if self.general:
@@ -162,8 +157,10 @@ class CellFormat:
             for section in numeric:
                 if section.condition and _holds(section.condition, number):
                     return section, section is numeric[0]
-            # Excel: the section after the conditional ones takes the rest, its sign shown.
-            return (default[0] if default else numeric[-1]), True
+            # The section after the conditional ones takes the rest; like a negatives section
+            # it shows no minus of its own (LibreOffice writes "-" or "( )" into it).
+            rest = default[0] if default else numeric[-1]
+            return rest, rest is numeric[0]
         if number < 0 and len(numeric) >= 2:
             return numeric[1], False
         if number == 0 and len(numeric) >= 3:
@@ -185,7 +182,6 @@ def _holds(condition: tuple[str, float], number: float | int | Decimal) -> bool:
 
 
 _SECTION_SPLIT = re.compile(r'((?:"[^"]*"|\\.|\[[^\]]*\]|[^;"\\\[])*)(?:;|$)')
-_BRACKET = re.compile(r"\[([^\]]*)\]")
 _CONDITION = re.compile(r"^(<=|>=|<>|<|>|=)\s*(-?\d+(?:\.\d+)?)$")
 _ELAPSED = re.compile(r"^(h+|m+|s+)$", re.IGNORECASE)
 _DATE_LETTERS = frozenset("ymdhsYMDHS")
@@ -820,7 +816,6 @@ def parse_number(text: str) -> Decimal | None:
 # Template formats
 
 TEMPLATE_FORMATS = {"дата": "date", "время": "time", "число": "number"}
-TEMPLATE_FORMAT_ALIASES = {"date": "date", "time": "time", "number": "number"}
 
 _PATTERN_LETTERS = str.maketrans("ДдМмГгЧчСс", "ddmmyyhhss")
 _DATE_PATTERN = re.compile(r"""^(?:[dmyhsДдМмГгЧчСс]+|'[^']*'|[^\w'"]|_)*$""", re.IGNORECASE)
