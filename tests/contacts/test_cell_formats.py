@@ -6,6 +6,7 @@ The fixtures/formats-libreoffice.* files are LibreOffice's own: ``soffice --head
 converted back to XLSX.
 """
 
+import zipfile
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -15,10 +16,10 @@ import xlwt
 from odf import number
 from odf.opendocument import OpenDocumentSpreadsheet
 from odf.style import Style
-from odf.table import Table, TableCell, TableColumn, TableRow
+from odf.table import Table, TableCell, TableColumn, TableHeaderRows, TableRow
 from odf.text import P
 
-from webapp.contacts import import_contacts, preview_file
+from webapp.contacts import ImportFileError, import_contacts, preview_file
 from webapp.contacts.read import read_table
 from webapp.messages import MessageTemplate
 
@@ -295,3 +296,43 @@ def test_a_sheet_far_from_the_top_left_keeps_its_formats(tmp_path):
     # The column's default style formats the cells that name none themselves.
     assert table.cells["Скидка"].tolist() == ["25%", "50%"]
     assert table.rows.tolist() == [4, 5]
+
+
+@pytest.fixture
+def long_ods(tmp_path) -> Path:
+    """Two sheets; the second has a header row group and 400 clients, and a broken end."""
+    document = OpenDocumentSpreadsheet()
+    notes = Table(name="Справка")
+    notes.addElement(_ods_row([TableCell(valuetype="string")], ["Просто текст"]))
+    document.spreadsheet.addElement(notes)
+    clients = Table(name="Клиенты & друзья")
+    header = TableHeaderRows()
+    header.addElement(_ods_row([TableCell(valuetype="string") for _ in range(2)], HEADER[:2]))
+    clients.addElement(header)
+    for n in range(400):
+        phone = f"8916123{n:04d}"
+        cells = [TableCell(valuetype="string"), TableCell(valuetype="string")]
+        clients.addElement(_ods_row(cells, [phone, f"Клиент {n}"]))
+    document.spreadsheet.addElement(clients)
+    path = tmp_path / "long.ods"
+    document.save(str(path))
+    # Cut the XML off after the top rows: a preview never reads that far.
+    broken = tmp_path / "broken.ods"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "content.xml":
+                data = data[: data.index(b"89161230300")]
+            target.writestr(info, data)
+    return broken
+
+
+def test_an_ods_preview_reads_only_the_top_of_the_sheet(conn, long_ods):
+    preview = preview_file(long_ods, long_ods.name, sheet="Клиенты & друзья", rows=3)
+
+    assert preview.sheet_names == ["Справка", "Клиенты & друзья"]
+    assert preview.columns == HEADER[:2]
+    assert preview.rows == [["89161230000", "Клиент 0"], ["89161230001", "Клиент 1"],
+                            ["89161230002", "Клиент 2"]]  # fmt: skip
+    with pytest.raises(ImportFileError, match="not a readable ODS workbook"):
+        import_contacts(conn, long_ods, long_ods.name, name="Всё", sheet="Клиенты & друзья")

@@ -11,7 +11,9 @@ Every cell comes out as stripped text, so phone numbers and leading zeros surviv
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import html
 import io
 import posixpath
 import re
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import IO
 from xml.etree import ElementTree
 
 import numpy as np
@@ -57,6 +60,14 @@ _REF_ROW = re.compile(rb'r="[A-Z]*([0-9]+)"')
 _REF_COLUMN = re.compile(rb'r="([A-Z]+)[0-9]')
 # Where a row of sheet XML ends, and the namespace prefix its elements carry.
 _ROW_END = re.compile(rb"</(\w+:)?row>")
+# The parts of ODS content.xml that say where sheets, rows and filled cells are.
+_ODS_PART = re.compile(
+    rb"<(/?)table:(table|table-row|table-cell|covered-table-cell|table-row-group"
+    rb"|table-header-rows|table-rows)(?=[\s/>])([^>]*?)(/?)>"
+)
+_ODS_ROW_GROUPS = {b"table-row-group", b"table-header-rows", b"table-rows"}
+_ODS_NAME = re.compile(rb'\btable:name="([^"]*)"')
+_ODS_TABLE_END = b"</table:table>"
 # A reference is far shorter than this; matching it twice across chunks does no harm to a max.
 _REF_OVERLAP_BYTES = 64
 
@@ -317,7 +328,12 @@ def _read_workbook(
                 _check_zip(path, "content.xml", limits)
             elif not _starts_with(path, _OLE2_MAGIC):
                 raise not_a_workbook
-            with CalamineWorkbook.from_path(str(path)) as book:
+            with contextlib.ExitStack() as stack:
+                if suffix == ".ods" and max_records is not None:
+                    # calamine reads every cell of an ODS when opening it: give it the top only.
+                    folder = stack.enter_context(tempfile.TemporaryDirectory())
+                    path = _write_ods_top(path, sheet, max_records, Path(folder) / "top.ods")
+                book = stack.enter_context(CalamineWorkbook.from_path(str(path)))
                 sheet_names = [
                     meta.name
                     for meta in book.sheets_metadata
@@ -469,6 +485,82 @@ def _top_rows(archive: zipfile.ZipFile, member: str, max_records: int) -> bytes:
                 closing = b"</%ssheetData></%sworksheet>" % (prefix, prefix)
                 return head[: ends[-1].end()] + closing
     return head
+
+
+def _write_ods_top(path: Path, sheet: str | None, max_records: int, copy: Path) -> Path:
+    """Write the ODS to `copy` with the sheet (the first when None) cut after `max_records`
+    filled rows and every other sheet emptied, and return `copy`."""
+    with zipfile.ZipFile(path) as archive, zipfile.ZipFile(copy, "w") as top:
+        for info in archive.infolist():
+            if info.filename == "content.xml":
+                with archive.open(info) as xml:
+                    top.writestr(info, _ods_top_rows(xml, sheet, max_records))
+            else:
+                top.writestr(info, archive.read(info))
+    return copy
+
+
+def _ods_top_rows(xml: IO[bytes], sheet: str | None, max_records: int) -> bytes:
+    """content.xml with only the top of one sheet and the other sheets' names, closed at the
+    cut whatever follows. Past the cut the file is skipped with bytes.find rather than read
+    tag by tag."""
+    out: list[bytes] = []
+    data, position = b"", 0
+    wanted = sheet
+    state = "outside"  # or "copy" (the wanted sheet, before the cut) or "skip"
+    groups: list[bytes] = []  # row groups open in the wanted sheet
+    filled_rows, row_filled = 0, False
+    while True:
+        if state == "skip":
+            end = data.find(_ODS_TABLE_END, position)
+            if end >= 0:
+                position, state = end + len(_ODS_TABLE_END), "outside"
+                continue
+            data, position = data[max(position, len(data) - len(_ODS_TABLE_END)) :], 0
+        elif tag := _ODS_PART.search(data, position):
+            out.append(data[position : tag.end()])
+            position = tag.end()
+            closing, name, attributes, empty = tag.groups()
+            if state == "outside" and name == b"table" and not closing:
+                named = _ODS_NAME.search(attributes)
+                table = html.unescape(named[1].decode()) if named else ""
+                wanted = table if wanted is None else wanted
+                if table != wanted:  # another sheet: only its name is needed
+                    out.append(_ODS_TABLE_END)
+                    state = "skip"
+                else:
+                    state = "copy"
+            elif state == "outside":
+                continue
+            elif name == b"table":
+                state = "outside"
+            elif name in _ODS_ROW_GROUPS and not empty:
+                groups.pop() if closing else groups.append(name)
+            elif name == b"table-row" and not closing:
+                row_filled = False
+            elif name == b"table-row":
+                filled_rows += row_filled
+                if filled_rows >= max_records:
+                    out.extend(b"</table:%s>" % group for group in reversed(groups))
+                    out.append(_ODS_TABLE_END)
+                    state = "skip"
+            elif not closing and b"office:value-type" in attributes:
+                row_filled = True
+            continue
+        else:
+            keep = data.rfind(b"<", position)
+            keep = len(data) if keep < 0 else keep
+            out.append(data[position:keep])
+            data, position = data[keep:], 0
+        chunk = xml.read(_SAMPLE_BYTES)
+        if not chunk:
+            break
+        data += chunk
+    top = b"".join([*out, b"" if state == "skip" else data[position:]])
+    if state == "outside" and top.rstrip().endswith(b"</office:document-content>"):
+        return top
+    # A file cut short: what a preview read of it is still a whole document.
+    return top + b"</office:spreadsheet></office:body></office:document-content>"
 
 
 def _check_extent(rows: int, columns: int, limits: ImportLimits) -> None:
