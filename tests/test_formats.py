@@ -282,3 +282,10 @@ def test_template_formats_give_up_on_values_they_cannot_read(kind, value):
 def test_unusable_patterns_are_refused(kind, pattern):
     with pytest.raises(PatternError):
         template_format(kind, pattern)
+
+
+def test_extreme_values_never_break_a_format():
+    assert shown(1e300, "#,##0.00").startswith("1 000 000 000")
+    assert shown(-1e-300, "0.00") == "0,00"
+    assert shown(3e6, "dd.mm.yyyy") == "3000000"  # past the year 9999: as in General
+    assert shown(-5.0, "dd.mm.yyyy") == "-5"

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from functools import lru_cache
 
@@ -46,6 +46,8 @@ WEEKDAYS = ("понедельник", "вторник", "среда", "четв�
 WEEKDAYS_SHORT = ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс")
 TRUE_TEXT, FALSE_TEXT = "ИСТИНА", "ЛОЖЬ"
 
+# Room for every float's digits, so that rounding 1e300 to cents is no error.
+_WIDE = Context(prec=1000, Emax=10_000, Emin=-10_000)
 # Excel's serial day 0 (which makes dates before March 1900, of no list, a day off).
 _EPOCH = datetime(1899, 12, 30)
 _MAX_SERIAL = 2_958_466  # 1 January 10000
@@ -132,9 +134,19 @@ class CellFormat:
         return _compile(code)
 
     def text(self, value: Value) -> str:
-        """The value as the format shows it; text and booleans are left to ``cell_text``."""
+        """The value as the format shows it; text and booleans are left to ``cell_text``.
+
+        A value the format cannot show (a date past the year 9999) is shown as in General,
+        where Excel shows "####".
+        """
         if self.general:
             return general_text(value)
+        try:
+            return self._text(value)
+        except (ArithmeticError, ValueError):
+            return general_text(value)
+
+    def _text(self, value: Value) -> str:
         if isinstance(value, datetime | date | time | timedelta):
             section = next((s for s in self.sections if s.is_date), None)
             return _date_text(section, value) if section else general_text(value)
@@ -498,7 +510,7 @@ def _simple_renderer(tokens: list[_Token], multiplier: Decimal) -> Callable[[obj
 
     def show(number: object) -> str:
         value = _decimal(number) * factor
-        rounded = abs(value).quantize(quantum, ROUND_HALF_UP)
+        rounded = abs(value).quantize(quantum, ROUND_HALF_UP, _WIDE)
         integer, _, fraction = f"{rounded:f}".partition(".")
         integer = integer.lstrip("0").rjust(minimum, "0")
         if grouping:
@@ -544,7 +556,7 @@ def _fixed_text(tokens: list[_Token], decimal: Decimal) -> str:
     whole, fraction, scale, grouping = _digit_layout(tokens)
     decimal /= Decimal(1000) ** scale
     negative = decimal < 0
-    rounded = abs(decimal).quantize(Decimal(1).scaleb(-len(fraction)), ROUND_HALF_UP)
+    rounded = abs(decimal).quantize(Decimal(1).scaleb(-len(fraction)), ROUND_HALF_UP, _WIDE)
     if rounded == 0:
         negative = False  # Excel shows -0.001 in "0.00" as 0,00
     integer, _, fraction_digits = f"{rounded:f}".partition(".")
@@ -613,7 +625,7 @@ def _scientific_text(tokens: list[_Token], decimal: Decimal) -> str:
         else:
             exponent -= width - 1
     mantissa = decimal.scaleb(-exponent)
-    rounded = abs(mantissa).quantize(Decimal(1).scaleb(-len(fraction)), ROUND_HALF_UP)
+    rounded = abs(mantissa).quantize(Decimal(1).scaleb(-len(fraction)), ROUND_HALF_UP, _WIDE)
     if rounded >= Decimal(10) ** width and decimal != 0:
         exponent += 1
         rounded = abs(decimal.scaleb(-exponent)).quantize(
@@ -653,7 +665,7 @@ def _fraction_text(tokens: list[_Token], decimal: Decimal) -> str:
         numerator, denominator = approximation.numerator, approximation.denominator
     if numerator == denominator and has_whole:
         whole_part, numerator = whole_part + 1, 0
-    sign = "-" if decimal < 0 else ""
+    sign = "-" if decimal < 0 and (whole_part or numerator) else ""
     fraction = f"{numerator}/{denominator}" if numerator else ""
     if has_whole:
         whole_text = str(whole_part) if whole_part or not fraction else ""
@@ -840,6 +852,7 @@ def template_format(kind: str, pattern: str | None = None) -> Callable[[str], st
     cell_format = _compile(default if pattern is None else _date_code(pattern))
     wants_date = _shows_date(cell_format)
 
+    @lru_cache(maxsize=4096)  # a campaign repeats its dates: each is read once
     def show(text: str) -> str | None:
         moment = parse_moment(text)
         if moment is None or (wants_date and not isinstance(moment, datetime)):
@@ -893,6 +906,7 @@ def _number_code(pattern: str) -> str:
 def _number_format(code: str | None) -> Callable[[str], str | None]:
     cell_format = None if code is None else _compile(code)
 
+    @lru_cache(maxsize=4096)
     def show(text: str) -> str | None:
         stripped = text.strip()
         percent = stripped.endswith("%")

@@ -5,7 +5,8 @@ pandas does not let it read line breaks inside quoted fields; the pandas C engin
 fallback for ragged rows and reads previews. Workbooks (XLSX, XLS, ODS) go through calamine,
 the engine behind pandas' ``read_excel(engine="calamine")``, also called directly: pandas
 materializes the empty area in front of the data and gives no chance to measure a sheet first.
-Every cell comes out as stripped text, so phone numbers and leading zeros survive.
+Every cell comes out as stripped text, so phone numbers and leading zeros survive; workbook
+cells as their number formats show them (``styles.py`` finds the formats).
 """
 
 from __future__ import annotations
@@ -340,10 +341,10 @@ def _read_workbook(
                     if meta.typ == SheetTypeEnum.WorkSheet
                 ]
                 sheet = _choose_sheet(sheet, sheet_names)
-                if suffix == ".xls":
-                    grid = _sheet_grid(book, sheet, limits, max_records, xls_styled, path)
-                else:
-                    grid = _sheet_grid(book, sheet, limits, max_records, ods_styled, path)
+                styled = xls_styled if suffix == ".xls" else ods_styled
+                grid = _sheet_grid(
+                    book, sheet, limits, max_records, lambda end: styled(path, sheet, end)
+                )
     except (
         CalamineError,
         KeyError,
@@ -371,7 +372,7 @@ def _read_xlsx(
         member = sheets[sheet]
         with CalamineWorkbook.from_path(str(path)) as book:
             grid = _sheet_grid(
-                book, sheet, limits, max_records, lambda *_: xlsx_styled(path, member), path
+                book, sheet, limits, max_records, lambda end: xlsx_styled(path, member)
             )
             return grid, sheet, list(sheets)
 
@@ -584,10 +585,10 @@ def _sheet_grid(
     sheet: str,
     limits: ImportLimits,
     max_records: int | None,
-    styled: Callable[[Path, str, tuple[int, int]], Styled | None],
-    path: Path,
+    styled: Callable[[tuple[int, int]], Styled | None],
 ) -> _Grid:
-    """The sheet's cells as text, shown through the number formats `styled` finds in `path`."""
+    """The sheet's cells as text, shown through the number formats that `styled` finds for
+    the cells up to the last one read, (row, column)."""
     data = book.get_sheet_by_name(sheet)
     if data.start is None:
         raise ImportFileError(N_("The sheet “%(sheet)s” is empty."), {"sheet": sheet}, 422)
@@ -596,7 +597,7 @@ def _sheet_grid(
     records = data.to_python(skip_empty_area=True, nrows=max_records)
     first_row, first_column = data.start
     end = (first_row + len(records) - 1, first_column + data.width - 1)
-    cells = styled(path, sheet, end)
+    cells = styled(end)
     formats = (
         cells.by_column(first_row, first_column, len(records), data.width)
         if cells
