@@ -336,3 +336,17 @@ def test_an_ods_preview_reads_only_the_top_of_the_sheet(conn, long_ods):
                             ["89161230002", "Клиент 2"]]  # fmt: skip
     with pytest.raises(ImportFileError, match="not a readable ODS workbook"):
         import_contacts(conn, long_ods, long_ods.name, name="Всё", sheet="Клиенты & друзья")
+
+
+def test_an_ods_with_unreadable_common_styles_still_imports(conn, tmp_path):
+    path = odfpy_workbook(tmp_path / "styles.ods")
+    damaged = tmp_path / "damaged.ods"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as target:
+        for info in source.infolist():
+            data = b"<office:document-styles" if info.filename == "styles.xml" else None
+            target.writestr(info, data or source.read(info))
+
+    report = import_contacts(conn, damaged, damaged.name, name="Визиты")
+
+    fields = stored_contacts(conn, report.list_id)["79161234567"][1]
+    assert (fields["Имя"], fields["Баллы"]) == ("Анна", "42")

@@ -34,7 +34,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
-from xlrd import XLRDError
 
 from webapp.i18n import N_
 
@@ -345,13 +344,7 @@ def _read_workbook(
                 grid = _sheet_grid(
                     book, sheet, limits, max_records, lambda end: styled(path, sheet, end)
                 )
-    except (
-        CalamineError,
-        KeyError,
-        ElementTree.ParseError,
-        zipfile.BadZipFile,
-        XLRDError,
-    ) as error:
+    except (CalamineError, KeyError, ElementTree.ParseError, zipfile.BadZipFile) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
 

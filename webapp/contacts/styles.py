@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xlrd
+from xlrd.compdoc import CompDocError
 
 from webapp.formats import CellFormat, builtin_format, cell_text
 
@@ -182,13 +183,18 @@ def xls_styled(path: Path, sheet: str, end: tuple[int, int]) -> Styled | None:
 
     xlrd reads the workbook's FORMAT and XF records; the sheet's own records are walked here,
     looking only at numeric cells and stopping after the last row wanted: xlrd would read the
-    whole sheet into Python objects, many times slower than calamine.
+    whole sheet into Python objects, many times slower than calamine. A workbook calamine
+    reads but xlrd does not is read without formats: its values are all there.
     """
-    with xlrd.open_workbook(path, formatting_info=True, on_demand=True) as book:
+    try:
+        book = xlrd.open_workbook(path, formatting_info=True, on_demand=True)
+    except (xlrd.XLRDError, CompDocError, struct.error):
+        return None
+    with book:
         codes = {number_format.format_key: number_format.format_str
                  for number_format in book.format_list}  # fmt: skip
         formats = _not_general(codes, [style.format_key for style in book.xf_list])
-        if not formats:
+        if not formats or sheet not in book.sheet_names():
             return None
         # book.mem holds the workbook stream from book.base (the whole file when contiguous).
         worksheets = [offset for offset, kind in _xls_sheets(book.mem, book.base) if kind == 0]
@@ -272,12 +278,15 @@ def ods_styled(path: Path, sheet: str, end: tuple[int, int]) -> Styled | None:
     their own style or their row's or column's default.
 
     Every ODS writer uses the usual prefixes (table:, office:), which the scan relies on.
+    Styles that do not parse leave the cells in General: calamine has read their values.
     """
     with zipfile.ZipFile(path) as archive:
-        head = _ods_content_head(archive)
-        roots = [head]
-        with contextlib.suppress(KeyError):
-            roots.insert(0, ElementTree.fromstring(archive.read("styles.xml")))
+        try:
+            roots = [_ods_content_head(archive)]
+            with contextlib.suppress(KeyError):
+                roots.insert(0, ElementTree.fromstring(archive.read("styles.xml")))
+        except ElementTree.ParseError:
+            return None
         formats = _ods_cell_formats(roots)
         if not formats:
             return None
