@@ -507,15 +507,28 @@ def _simple_renderer(tokens: list[_Token], multiplier: Decimal) -> Callable[[obj
     suffix = "".join(_literal(t) for t in tokens[len(tokens) - len(match.group(5)) :])
     point = DECIMAL_SEPARATOR if match.group(3) else ""
     factor = multiplier / scale
+    float_factor, unit = float(factor) * 10**places, 10**places
 
     def show(number: object) -> str:
+        if type(number) is float or type(number) is int:
+            # Whole units of the last place shown, rounded half up as Excel does on its 15
+            # significant digits: 2.675 is 2,68 though the float is 2.67499999…
+            scaled = abs(number) * float_factor
+            if scaled < 1e15:
+                units = math.floor(scaled + 0.5 + scaled * 1e-15)
+                whole, part = divmod(units, unit)
+                negative = number < 0 and units > 0
+                return _shown(negative, whole, f"{part:0{places}d}" if places else "")
         value = _decimal(number) * factor
         rounded = abs(value).quantize(quantum, ROUND_HALF_UP, _WIDE)
         integer, _, fraction = f"{rounded:f}".partition(".")
-        integer = integer.lstrip("0").rjust(minimum, "0")
+        return _shown(value < 0 and rounded != 0, int(integer), fraction)
+
+    def _shown(negative: bool, whole: int, fraction: str) -> str:
+        integer = (str(whole) if whole else "").rjust(minimum, "0")
         if grouping:
             integer = _group(integer)
-        sign = "-" if value < 0 and rounded else ""
+        sign = "-" if negative else ""
         return f"{sign}{prefix}{integer}{point}{fraction}{suffix}"
 
     return show
