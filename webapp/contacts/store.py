@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -15,14 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Table, insert, select
 
+from webapp.downloads import csv_for_excel, translated
 from webapp.i18n import N_
 from webapp.models import ImportReject, OptOut
 
 BATCH_ROWS = 50_000
 # What the column-wise JSON looks like, for the rows json.dumps writes instead.
 _COMPACT_JSON = {"ensure_ascii": False, "separators": (",", ":")}
-# Cells Excel would run as a formula when the rejects CSV is opened; "+7 924…" is left alone.
-_FORMULA_START = re.compile(r"[=@\t\r]|[+-][^\d\s(]")
 
 
 def insert_rows(
@@ -91,22 +87,20 @@ def add_opt_outs(conn: Connection, phones: Iterable[str], note: str = "") -> int
     return len(new)
 
 
-def write_rejects_csv(
-    conn: Connection, list_id: int, stream: TextIO, translate: Callable[[str], str]
-) -> int:
-    """The list's rejected rows as CSV for Excel (UTF-8 BOM, ";"): row, value, reason."""
+def rejects_csv(conn: Connection, list_id: int, translate: Callable[[str], str]) -> Iterator[bytes]:
+    """The list's rejected rows as CSV for Excel, streamed: row, value, reason."""
     rejects = ImportReject.__table__
-    stream.write("\ufeff")
-    writer = csv.writer(stream, delimiter=";", lineterminator="\r\n")
-    writer.writerow([translate(N_("row")), translate(N_("value")), translate(N_("reason"))])
-    result = conn.execute(
+    header = [translate(N_("row")), translate(N_("value")), translate(N_("reason"))]
+    result = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
         select(rejects.c.row, rejects.c.value, rejects.c.reason)
         .where(rejects.c.list_id == list_id)
         .order_by(rejects.c.row, rejects.c.id)
     )
-    count = 0
-    for row, value, reason in result:
-        safe_value = "'" + value if _FORMULA_START.match(value) else value
-        writer.writerow([row, safe_value, translate(reason)])
-        count += 1
-    return count
+    batches = (
+        pa.table(
+            [pa.array(row), pa.array(value, pa.string()), translated(pa.array(reason), translate)],
+            names=["row", "value", "reason"],
+        )
+        for row, value, reason in (zip(*rows, strict=True) for rows in result.partitions())
+    )
+    return csv_for_excel(header, batches)
