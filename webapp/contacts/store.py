@@ -88,19 +88,25 @@ def add_opt_outs(conn: Connection, phones: Iterable[str], note: str = "") -> int
 
 
 def rejects_csv(conn: Connection, list_id: int, translate: Callable[[str], str]) -> Iterator[bytes]:
-    """The list's rejected rows as CSV for Excel, streamed: row, value, reason."""
+    """The list's rejected rows as CSV for Excel, read and written while it is streamed."""
     rejects = ImportReject.__table__
     header = [translate(N_("row")), translate(N_("value")), translate(N_("reason"))]
-    result = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-        select(rejects.c.row, rejects.c.value, rejects.c.reason)
-        .where(rejects.c.list_id == list_id)
-        .order_by(rejects.c.row, rejects.c.id)
-    )
-    batches = (
-        pa.table(
-            [pa.array(row), pa.array(value, pa.string()), translated(pa.array(reason), translate)],
-            names=["row", "value", "reason"],
+
+    def tables() -> Iterator[pa.Table]:
+        result = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+            select(rejects.c.row, rejects.c.value, rejects.c.reason)
+            .where(rejects.c.list_id == list_id)
+            .order_by(rejects.c.row, rejects.c.id)
         )
-        for row, value, reason in (zip(*rows, strict=True) for rows in result.partitions())
-    )
-    return csv_for_excel(header, batches)
+        for rows in result.partitions():
+            row, value, reason = zip(*rows, strict=True)
+            yield pa.table(
+                [
+                    pa.array(row),
+                    pa.array(value, pa.string()),
+                    translated(pa.array(reason), translate),
+                ],
+                names=["row", "value", "reason"],
+            )
+
+    return csv_for_excel(header, tables())

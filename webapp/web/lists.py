@@ -130,10 +130,13 @@ def detail(list_id: int):
 @bp.get("/<int:list_id>/rejects.csv")
 def rejects_csv(list_id: int):
     contact_list = get_list(list_id)
-    chunks = contacts.rejects_csv(db.session.connection(), list_id, _)
     filename = f"rejects-{contact_list.id}.csv"
+
+    def chunks():  # the connection is taken while streaming: the view's is closed by then
+        yield from contacts.rejects_csv(db.session.connection(), list_id, _)
+
     return Response(
-        stream_with_context(chunks),
+        stream_with_context(chunks()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
