@@ -13,9 +13,10 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from xml.sax.saxutils import escape
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .columns import joined_rows, literal
 
 BOM = "\ufeff".encode()
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -41,7 +42,7 @@ def neutralize(cells: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     risky = pc.and_not(
         pc.match_substring_regex(text, _FORMULA), pc.match_substring_regex(text, _NUMBER)
     )
-    return pc.if_else(risky, pc.binary_join_element_wise(_text("'"), text, _text("")), text)
+    return pc.if_else(risky, pc.binary_join_element_wise(literal("'"), text, literal("")), text)
 
 
 def translated(texts: pa.Array, translate: Callable[[str], str | None]) -> pa.Array:
@@ -91,24 +92,8 @@ def xlsx_for_excel(
             yield chunk
 
 
-def _text(value: str) -> pa.Scalar:
-    return pa.scalar(value, pa.large_string())
-
-
 def _header_table(header: Sequence[str]) -> pa.Table:
     return pa.table({str(i): pa.array([name]) for i, name in enumerate(header)})
-
-
-def _joined(parts: Sequence[pa.Array | pa.Scalar], separator: str = "") -> bytes:
-    """Each row's parts joined by ``separator``, then all rows back to back, as bytes."""
-    rows = pc.binary_join_element_wise(*parts, _text(separator))
-    if isinstance(rows, pa.ChunkedArray):
-        rows = pa.concat_arrays(rows.chunks) if rows.num_chunks else pa.array([], pa.large_string())
-    if not len(rows):
-        return b""
-    # A string array keeps its values back to back in one buffer: take them as they lie.
-    offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
-    return rows.buffers()[2][offsets[0] : offsets[-1]].to_pybytes()
 
 
 def _csv_lines(table: pa.Table) -> bytes:
@@ -116,24 +101,24 @@ def _csv_lines(table: pa.Table) -> bytes:
     for column in table.columns:
         text = neutralize(column)
         quoted = pc.binary_join_element_wise(
-            _text('"'), pc.replace_substring(text, '"', '""'), _text('"'), _text("")
+            literal('"'), pc.replace_substring(text, '"', '""'), literal('"'), literal("")
         )
         cells.append(pc.if_else(pc.match_substring_regex(text, _CSV_SPECIAL), quoted, text))
-    return _joined([pc.binary_join_element_wise(*cells, _text(";")), _text("\r\n")])
+    return joined_rows([pc.binary_join_element_wise(*cells, literal(";")), literal("\r\n")])
 
 
 def _xlsx_rows(table: pa.Table, style: str = "") -> bytes:
     """The table as sheet rows of inline strings (no shared-string table to keep in memory)."""
-    start = _text(f'<c t="inlineStr"{style}><is><t xml:space="preserve">')
-    cells: list[pa.Array | pa.Scalar] = [_text("<row>")]
+    start = literal(f'<c t="inlineStr"{style}><is><t xml:space="preserve">')
+    cells: list[pa.Array | pa.Scalar] = [literal("<row>")]
     for column in table.columns:
         text = pc.replace_substring(neutralize(column), "&", "&amp;")
         text = pc.replace_substring(pc.replace_substring(text, "<", "&lt;"), ">", "&gt;")
         text = pc.replace_substring(text, "\r", "&#13;")  # else XML readers make it a \n
         text = pc.replace_substring_regex(text, _XML_FORBIDDEN, "")
-        filled = pc.binary_join_element_wise(start, text, _CELL_END, _text(""))
+        filled = pc.binary_join_element_wise(start, text, _CELL_END, literal(""))
         cells.append(pc.if_else(pc.equal(text, ""), _EMPTY_CELL, filled))
-    return _joined([*cells, _text("</row>")])
+    return joined_rows([*cells, literal("</row>")])
 
 
 def _pieces(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
@@ -164,8 +149,8 @@ def _sheets(tables: Iterable[pa.Table], rows_per_sheet: int) -> Iterator[Iterato
         yield sheet()
 
 
-_CELL_END = _text("</t></is></c>")
-_EMPTY_CELL = _text("<c/>")  # keeps the next cells in their columns
+_CELL_END = literal("</t></is></c>")
+_EMPTY_CELL = literal("<c/>")  # keeps the next cells in their columns
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_RELATIONSHIPS = "http://schemas.openxmlformats.org/package/2006/relationships"
