@@ -33,6 +33,16 @@ POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEMPLATE = "Здравствуйте, {{ ФИО }}! Ваш заказ в городе {{ Город }} готов."
 
 
+class Stopwatch:
+    """Wall and CPU seconds since it was made (CPU time is steadier on a shared machine)."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> dict:
+        return {"seconds": time.perf_counter() - self.wall, "cpu": time.process_time() - self.cpu}
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -46,9 +56,9 @@ def app_for(url: str):
 def step_pandas_read(url: str, path: str) -> dict:
     import pandas as pd
 
-    start = time.perf_counter()
+    watch = Stopwatch()
     frame = pd.read_csv(path, dtype=str)
-    return {"seconds": time.perf_counter() - start, "rows": len(frame), "peak_mb": peak_mb()}
+    return {**watch.read(), "rows": len(frame), "peak_mb": peak_mb()}
 
 
 def step_import(url: str, path: str) -> dict:
@@ -58,13 +68,13 @@ def step_import(url: str, path: str) -> dict:
     app = app_for(url)
     with app.app_context():
         before = peak_mb()
-        start = time.perf_counter()
+        watch = Stopwatch()
         report = import_contacts(db.session.connection(), path, Path(path).name, name="bench")
         db.session.commit()
-        seconds = time.perf_counter() - start
+        timing = watch.read()
     rows = report.stored + report.invalid + report.duplicates + report.opted_out
     return {
-        "seconds": seconds,
+        **timing,
         "rows": rows,
         "stored": report.stored,
         "list_id": report.list_id,
@@ -85,10 +95,10 @@ def step_start(url: str, list_id: str) -> dict:
         values = {"name": "bench", "list_id": int(list_id), "template": TEMPLATE}
         campaign_id = create_campaign(db.session, values, defaults={}).id
         db.session.commit()
-        start = time.perf_counter()
+        watch = Stopwatch()
         start_campaign(db.session, campaign_id)
         db.session.commit()
-        seconds = time.perf_counter() - start
+        timing = watch.read()
         # What the sender would leave behind (not timed): everyone sent, as the export sees it.
         db.session.execute(
             update(Recipient)
@@ -109,7 +119,7 @@ def step_start(url: str, list_id: str) -> dict:
             .values(status="completed", count_sent=Campaign.count_pending, count_pending=0)
         )
         db.session.commit()
-    return {"seconds": seconds, "rows": total, "campaign_id": campaign_id, "peak_mb": peak_mb()}
+    return {**timing, "rows": total, "campaign_id": campaign_id, "peak_mb": peak_mb()}
 
 
 def step_export(url: str, campaign_id: str, file_format: str, target: str) -> dict:
@@ -123,7 +133,7 @@ def step_export(url: str, campaign_id: str, file_format: str, target: str) -> di
     with app.test_request_context(), open(target, "wb") as file:
         campaign = db.session.get(Campaign, int(campaign_id))
         before = peak_mb()
-        start = time.perf_counter()
+        watch = Stopwatch()
         response = export_response(
             db.session,
             campaign,
@@ -135,18 +145,18 @@ def step_export(url: str, campaign_id: str, file_format: str, target: str) -> di
         )
         for chunk in response.response:
             file.write(chunk)
-        seconds = time.perf_counter() - start
+        timing = watch.read()
         rows = campaign.count_total
-    return {"seconds": seconds, "rows": rows, "peak_mb": peak_mb(), "growth_mb": peak_mb() - before}
+    return {**timing, "rows": rows, "peak_mb": peak_mb(), "growth_mb": peak_mb() - before}
 
 
 def step_pandas_write(url: str, exported: str) -> dict:
     import pandas as pd
 
     frame = pd.read_csv(exported, sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    start = time.perf_counter()
+    watch = Stopwatch()
     frame.to_csv(Path(exported).with_suffix(".pandas.csv"), sep=";", index=False)
-    return {"seconds": time.perf_counter() - start, "rows": len(frame), "peak_mb": peak_mb()}
+    return {**watch.read(), "rows": len(frame), "peak_mb": peak_mb()}
 
 
 STEPS = {
@@ -202,14 +212,18 @@ class Database:
             self.admin.dispose()
 
 
-def row(work: str, ours: dict, base: dict | None, target: str, verdict: bool) -> None:
+def row(work: str, ours: dict, base: dict | None, target: str, met: bool) -> None:
+    """One line: rows, wall and CPU seconds, rate, the baseline and ratio, memory, verdict."""
     rate = ours["rows"] / ours["seconds"]
-    baseline = f"{base['seconds']:7.2f} s" if base else f"{'':>9}"
-    ratio = f"{ours['seconds'] / base['seconds']:5.2f}×" if base else f"{'':>6}"
+    baseline = f"{base['seconds']:6.2f}/{base['cpu']:5.2f}" if base else ""
+    ratio = (
+        f"{ours['seconds'] / base['seconds']:.2f}/{ours['cpu'] / base['cpu']:.2f}×" if base else ""
+    )
     growth = f"+{ours['growth_mb']:.0f}" if "growth_mb" in ours else ""
     print(
-        f"{work:<26}{ours['rows']:>10,}{ours['seconds']:8.2f} s{rate:>11,.0f}/s{baseline}{ratio}"
-        f"{ours['peak_mb']:>7.0f} MB{growth:>6}  {target:<30}{'met' if verdict else 'MISSED'}",
+        f"{work:<14}{ours['rows']:>10,}{ours['seconds']:7.2f}/{ours['cpu']:5.2f}{rate:>10,.0f}/s"
+        f"{baseline:>13}{ratio:>12}{ours['peak_mb']:>6.0f}{growth:>5}  {target:<31}"
+        f"{'met' if met else 'MISSED'}",
         flush=True,
     )
 
@@ -217,10 +231,13 @@ def row(work: str, ours: dict, base: dict | None, target: str, verdict: bool) ->
 def bench(kind: str, csv_path: Path, postgres: str) -> None:
     database = Database(kind, postgres)
     try:
-        print(f"\n{kind}: {csv_path.name} ({csv_path.stat().st_size / 2**20:.0f} MB)")
         print(
-            f"{'work':<26}{'rows':>10}{'time':>10}{'rate':>13}{'baseline':>9}{'ratio':>6}"
-            f"{'peak RSS':>10}{'growth':>6}  {'target':<30}verdict"
+            f"\n{kind}: {csv_path.name} ({csv_path.stat().st_size / 2**20:.0f} MB); baselines:"
+            " import → pandas read_csv, CSV export → pandas to_csv of the same rows"
+        )
+        print(
+            f"{'work':<14}{'rows':>10}{'wall/CPU s':>13}{'rate':>12}{'baseline s':>13}"
+            f"{'ratio':>12}{'MB':>6}{'+MB':>5}  {'target (on wall time)':<31}verdict"
         )
         read = in_child("pandas_read", database.url, str(csv_path))
         ours = in_child("import", database.url, str(csv_path))
@@ -233,7 +250,7 @@ def bench(kind: str, csv_path: Path, postgres: str) -> None:
             ratio <= 2 and ours["peak_mb"] <= 800,
         )
         started = in_child("start", database.url, str(ours["list_id"]))
-        row("start campaign", started, None, "≤ 5 s", started["seconds"] <= 5)
+        row("start", started, None, "≤ 5 s", started["seconds"] <= 5)
         target = OUT / f"scale-{kind}.csv"
         exported = in_child("export", database.url, str(started["campaign_id"]), "csv", str(target))
         written = in_child("pandas_write", database.url, str(target))

@@ -34,14 +34,16 @@ _NUMBER = r"^[+-]?[0-9][0-9.,]*$"
 _CSV_SPECIAL = r'[;"\r\n]'
 # Characters XML 1.0 cannot hold at all, even escaped.
 _XML_FORBIDDEN = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
+_XML_SPECIAL = r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
 
 
 def neutralize(cells: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The cells as text (null → ""), those a spreadsheet would run as a formula led by ``'``."""
     text = pc.fill_null(pc.cast(cells, pa.large_string()), "")
-    risky = pc.and_not(
-        pc.match_substring_regex(text, _FORMULA), pc.match_substring_regex(text, _NUMBER)
-    )
+    risky = pc.match_substring_regex(text, _FORMULA)
+    if not pc.any(risky).as_py():  # the usual case: spare the work below
+        return text
+    risky = pc.and_not(risky, pc.match_substring_regex(text, _NUMBER))
     return pc.if_else(risky, pc.binary_join_element_wise(literal("'"), text, literal("")), text)
 
 
@@ -100,10 +102,13 @@ def _csv_lines(table: pa.Table) -> bytes:
     cells = []
     for column in table.columns:
         text = neutralize(column)
-        quoted = pc.binary_join_element_wise(
-            literal('"'), pc.replace_substring(text, '"', '""'), literal('"'), literal("")
-        )
-        cells.append(pc.if_else(pc.match_substring_regex(text, _CSV_SPECIAL), quoted, text))
+        special = pc.match_substring_regex(text, _CSV_SPECIAL)
+        if pc.any(special).as_py():
+            quoted = pc.binary_join_element_wise(
+                literal('"'), pc.replace_substring(text, '"', '""'), literal('"'), literal("")
+            )
+            text = pc.if_else(special, quoted, text)
+        cells.append(text)
     return joined_rows([pc.binary_join_element_wise(*cells, literal(";")), literal("\r\n")])
 
 
@@ -112,13 +117,20 @@ def _xlsx_rows(table: pa.Table, style: str = "") -> bytes:
     start = literal(f'<c t="inlineStr"{style}><is><t xml:space="preserve">')
     cells: list[pa.Array | pa.Scalar] = [literal("<row>")]
     for column in table.columns:
-        text = pc.replace_substring(neutralize(column), "&", "&amp;")
-        text = pc.replace_substring(pc.replace_substring(text, "<", "&lt;"), ">", "&gt;")
-        text = pc.replace_substring(text, "\r", "&#13;")  # else XML readers make it a \n
-        text = pc.replace_substring_regex(text, _XML_FORBIDDEN, "")
-        filled = pc.binary_join_element_wise(start, text, _CELL_END, literal(""))
-        cells.append(pc.if_else(pc.equal(text, ""), _EMPTY_CELL, filled))
+        text = neutralize(column)
+        if pc.any(pc.match_substring_regex(text, _XML_SPECIAL)).as_py():
+            text = _xml_escaped(text)
+        cell = pc.binary_join_element_wise(start, text, _CELL_END, literal(""))
+        empty = pc.equal(text, "")
+        cells.append(pc.if_else(empty, _EMPTY_CELL, cell) if pc.any(empty).as_py() else cell)
     return joined_rows([*cells, literal("</row>")])
+
+
+def _xml_escaped(text: pa.Array) -> pa.Array:
+    text = pc.replace_substring(text, "&", "&amp;")
+    text = pc.replace_substring(pc.replace_substring(text, "<", "&lt;"), ">", "&gt;")
+    text = pc.replace_substring(text, "\r", "&#13;")  # else XML readers make it a \n
+    return pc.replace_substring_regex(text, _XML_FORBIDDEN, "")
 
 
 def _pieces(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
