@@ -21,6 +21,9 @@ def joined_rows(
     parts: Sequence[pa.Array | pa.ChunkedArray | pa.Scalar], separator: str = ""
 ) -> bytes:
     """Each row's parts joined by ``separator``, then all rows back to back, as bytes."""
+    parts = [
+        part if isinstance(part, pa.Scalar) else part.cast(pa.large_string()) for part in parts
+    ]
     rows = pc.binary_join_element_wise(*parts, literal(separator))
     if isinstance(rows, pa.ChunkedArray):
         rows = pa.concat_arrays(rows.chunks) if rows.num_chunks else pa.array([], pa.large_string())

@@ -8,7 +8,7 @@ Arrow; ``webapp.downloads`` then writes the file. No Python runs per row but the
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 
 import pyarrow as pa
@@ -17,11 +17,12 @@ import pyarrow.json as pa_json
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
+from ..columns import joined_rows, literal
 from ..contacts.browse import field_columns
 from ..downloads import XLSX_TYPE, csv_for_excel, translated, xlsx_for_excel
 from ..i18n import N_
 from ..models import Campaign
-from .queries import result_batches
+from .queries import result_tables
 
 BATCH_ROWS = 10_000  # rows read at a time: memory stays flat, calls stay few
 
@@ -61,52 +62,38 @@ def result_table(
     fields_schema = pa.schema([(column, pa.string()) for column in columns])
 
     def tables() -> Iterator[pa.Table]:
-        batches = result_batches(
+        for rows in result_tables(
             session, campaign.id, status=status, search=search, size=BATCH_ROWS
-        )
-        for rows in batches:
-            (
-                _,
-                phone,
-                state,
-                message,
-                message_id,
-                gateway_status,
-                error,
-                attempts,
-                sent_at,
-                fields,
-            ) = zip(*rows, strict=True)
+        ):
             cells = [
-                pa.array(phone),
-                translated(pa.array(state, pa.string()), labels.get),
-                *_fields(fields, fields_schema).columns,
-                pa.array(message, pa.string()),
-                pa.array(message_id, pa.string()),
-                pa.array(gateway_status, pa.string()),
-                translated(pa.array(error, pa.string()), translate),
-                pa.array(attempts, pa.int64()),
-                _local_time(pa.array(sent_at), timezone),
+                rows["phone"],
+                translated(rows["status"], labels.get),
+                *_fields(rows["fields_json"], fields_schema).columns,
+                rows["message"],
+                rows["message_id"],
+                rows["gateway_status"],
+                translated(rows["error"], translate),
+                rows["attempts"],
+                _local_time(rows["sent_at"], timezone),
             ]
             yield pa.table(cells, names=[str(i) for i in range(len(cells))])
 
     return header, tables()
 
 
-def _fields(fields_json: Sequence[str | None], schema: pa.Schema) -> pa.Table:
+def _fields(fields_json: pa.ChunkedArray, schema: pa.Schema) -> pa.Table:
     """The fields' JSON objects as columns; the import stores every value as text."""
     if not schema:
         return pa.table({})
-    lines = "\n".join(text or "{}" for text in fields_json).encode()
+    lines = joined_rows([fields_json, literal("\n")])
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     return pa_json.read_json(io.BytesIO(lines), parse_options=options)
 
 
-def _local_time(sent_at: pa.Array, timezone: tzinfo) -> pa.Array:
-    """``YYYY-MM-DD HH:MM:SS`` in ``timezone`` of UTC times, given as datetimes or as text."""
-    if not pa.types.is_timestamp(sent_at.type):  # SQLite keeps them as naive UTC text
-        sent_at = pc.assume_timezone(pc.cast(sent_at, pa.timestamp("us")), "UTC")
-    seconds = pc.cast(sent_at, pa.timestamp("s", "UTC"), safe=False)
+def _local_time(sent_at: pa.ChunkedArray, timezone: tzinfo) -> pa.ChunkedArray:
+    """``YYYY-MM-DD HH:MM:SS`` in ``timezone`` of UTC times given as text."""
+    utc = pc.assume_timezone(pc.cast(sent_at, pa.timestamp("us")), "UTC")
+    seconds = pc.cast(utc, pa.timestamp("s", "UTC"), safe=False)
     # The local wall time, naive, casts to "YYYY-MM-DD HH:MM:SS": ten times strftime's speed.
     local = pc.local_timestamp(seconds.cast(pa.timestamp("s", str(timezone))))
     return pc.cast(local, pa.string())
