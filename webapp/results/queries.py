@@ -157,12 +157,18 @@ class _CopyStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if not self.left:
-            self.left = memoryview(self.copy.read())  # empty at the end
-        size = min(len(buffer), len(self.left))
-        buffer[:size] = self.left[:size]
-        self.left = self.left[size:]
-        return size
+        # Fill the buffer: COPY hands out a row at a time, and Arrow takes each read as a block.
+        filled = 0
+        while filled < len(buffer):
+            if not self.left:
+                self.left = memoryview(self.copy.read())
+                if not self.left:  # the end
+                    break
+            size = min(len(buffer) - filled, len(self.left))
+            buffer[filled : filled + size] = self.left[:size]
+            self.left = self.left[size:]
+            filled += size
+        return filled
 
 
 def results_total(
