@@ -148,7 +148,8 @@ def step_export(url: str, campaign_id: str, file_format: str, target: str) -> di
 
         # A server has exported before: libraries and caches are loaded by a first batch.
         warm_up = export()
-        next(warm_up)
+        next(warm_up)  # the header, or the whole file for XLSX
+        next(warm_up, None)  # the first batch of rows
         warm_up.close()
         before = peak_mb()
         watch = Stopwatch()
