@@ -79,7 +79,7 @@ def test_csv_quotes_as_pythons_csv_module_does():
 
 
 def test_xlsx_cells_are_text_never_formulas():
-    names = [*FORMULAS, "<b>&amp;</b>", "bell\x07", None]
+    names = [*FORMULAS, "<b>&amp;</b>", "bell\x07", " blanks kept ", None]
     phones = [f"7924355{n:04d}" for n in range(len(names))]
     data = b"".join(xlsx_for_excel(HEADER, [table(phones, ["sent"] * len(names), names)], "Итоги"))
     book = openpyxl.load_workbook(io.BytesIO(data))
@@ -93,6 +93,7 @@ def test_xlsx_cells_are_text_never_formulas():
         *("'" + text for text in FORMULAS),
         "<b>&amp;</b>",
         "bell",  # XML cannot hold control characters
+        " blanks kept ",
         None,
     ]
 

@@ -114,13 +114,17 @@ def _csv_lines(table: pa.Table) -> bytes:
 
 def _xlsx_rows(table: pa.Table, style: str = "") -> bytes:
     """The table as sheet rows of inline strings (no shared-string table to keep in memory)."""
-    start = literal(f'<c t="inlineStr"{style}><is><t xml:space="preserve">')
+    start = literal(f'<c t="inlineStr"{style}><is><t>')
+    # Only text with blanks at its ends needs them kept: most cells spare the bytes.
+    padded_start = literal(f'<c t="inlineStr"{style}><is><t xml:space="preserve">')
     cells: list[pa.Array | pa.Scalar] = [literal("<row>")]
     for column in table.columns:
         text = neutralize(column)
         if pc.any(pc.match_substring_regex(text, _XML_SPECIAL)).as_py():
             text = _xml_escaped(text)
-        cell = pc.binary_join_element_wise(start, text, _CELL_END, literal(""))
+        padded = pc.match_substring_regex(text, r"^\s|\s$")
+        opening = pc.if_else(padded, padded_start, start) if pc.any(padded).as_py() else start
+        cell = pc.binary_join_element_wise(opening, text, _CELL_END, literal(""))
         empty = pc.equal(text, "")
         cells.append(pc.if_else(empty, _EMPTY_CELL, cell) if pc.any(empty).as_py() else cell)
     return joined_rows([*cells, literal("</row>")])
