@@ -150,7 +150,8 @@ def step_export(url: str, campaign_id: str, file_format: str, target: str) -> di
         warm_up = export()
         next(warm_up)  # the header, or the whole file for XLSX
         next(warm_up, None)  # the first batch of rows
-        warm_up.close()
+        warm_up.close()  # as when a client goes away: its request's transaction ends
+        db.session.rollback()
         before = peak_mb()
         watch = Stopwatch()
         for chunk in export():
