@@ -121,54 +121,40 @@ def result_tables(
 
 
 def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Table]:
-    """The query's rows by ``COPY ... TO STDOUT`` as CSV, read by Arrow in blocks."""
+    """The query's rows by ``COPY ... TO STDOUT`` as CSV, read by Arrow ``size`` rows at a time.
+
+    COPY hands out one whole row per read; the rows are parsed here, in this thread, so no
+    reader thread of Arrow's ever waits on the connection.
+    """
     compiled = query.compile(
         dialect=connection.dialect,
         compile_kwargs={"render_postcompile": True},  # IN (...)
     )
     cursor = connection.connection.driver_connection.cursor()  # psycopg 3
     with cursor, cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
-        first = copy.read()
-        if not first:  # no rows, which Arrow's reader refuses as an empty file
-            return
-        reader = pa_csv.open_csv(
-            _CopyStream(copy, first),
-            read_options=pa_csv.ReadOptions(column_names=EXPORT_COLUMNS, block_size=size * 200),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            # COPY writes NULL unquoted and empty, an empty text as "".
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(EXPORT_COLUMNS, pa.string()),
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        for batch in reader:
-            yield pa.Table.from_batches([batch])
+        rows: list[bytes] = []
+        for row in copy:
+            rows.append(row)
+            if len(rows) == size:
+                yield _csv_table(rows)
+                rows = []
+        if rows:
+            yield _csv_table(rows)
 
 
-class _CopyStream(io.RawIOBase):
-    """COPY's output as a file to read."""
-
-    def __init__(self, copy: Any, first: bytes) -> None:
-        self.copy, self.left = copy, memoryview(first)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        # Fill the buffer: COPY hands out a row at a time, and Arrow takes each read as a block.
-        filled = 0
-        while filled < len(buffer):
-            if not self.left:
-                self.left = memoryview(self.copy.read())
-                if not self.left:  # the end
-                    break
-            size = min(len(buffer) - filled, len(self.left))
-            buffer[filled : filled + size] = self.left[:size]
-            self.left = self.left[size:]
-            filled += size
-        return filled
+def _csv_table(rows: list[bytes]) -> pa.Table:
+    return pa_csv.read_csv(
+        io.BytesIO(b"".join(rows)),
+        read_options=pa_csv.ReadOptions(column_names=EXPORT_COLUMNS, use_threads=False),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        # COPY writes NULL unquoted and empty, an empty text as "".
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(EXPORT_COLUMNS, pa.string()),
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=False,
+        ),
+    )
 
 
 def results_total(
