@@ -225,3 +225,65 @@ def test_texts_are_english_msgids_for_translation():
     assert error.message.startswith('Unknown column "%(name)s" at line %(line)s')
     assert error.message % error.params == str(error)
     assert isinstance(error, ValueError)
+
+
+VISIT = {"Имя": "Анна", "Дата визита": "2026-12-05 09:30:00", "Скидка": "1500.5"}
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("{{ Дата визита | дата }}", "05.12.2026"),
+        ('{{ Дата визита | дата "D MMMM" }}', "5 декабря"),
+        ('{{ Дата визита | ДАТА "ДД.ММ.ГГ" }}', "05.12.26"),
+        ("{{ дата визита|дата\"D MMMM YYYY 'г.'\" }}", "5 декабря 2026 г."),
+        ("{{ Дата визита | время }}", "09:30"),
+        ("{{ Скидка | число }}", "1 500,50"),
+        ('{{ Скидка | число "0" }}', "1501"),
+        ('{{ Дата визита | date "D MMMM" }}', "5 декабря"),
+        ('{{ Дата визита | дата "D|M" }}', "5|12"),  # a bar inside the pattern is the pattern's
+    ],
+)
+def test_formats_reshow_a_value(text, sent):
+    message = MessageTemplate.parse(text, COLUMNS).render(VISIT, "s")
+    assert (message.text, message.warnings) == (sent, ())
+
+
+def test_a_format_then_a_fallback():
+    template = MessageTemplate.parse('{{ Дата визита | дата "D MMMM" | на днях }}', COLUMNS)
+    assert template.render(VISIT, "s").text == "5 декабря"
+    assert template.render({"Дата визита": " "}, "s") == ("на днях", ())
+
+
+def test_a_one_word_fallback_is_still_a_fallback():
+    template = MessageTemplate.parse("{{ Имя | клиент }}", COLUMNS)
+    assert template.render({"Имя": ""}, "s").text == "клиент"
+    assert template.render(ANNA, "s").text == "Анна"
+
+
+def test_a_value_the_format_cannot_read_is_sent_as_it_is_with_a_warning():
+    template = MessageTemplate.parse("{{ Имя | дата }} и {{ Имя | дата }}", COLUMNS)
+    message = template.render(ANNA, "s")
+    assert message.text == "Анна и Анна"
+    assert [str(w) for w in message.warnings] == [
+        '"Анна" in column "Имя" is not a date; it is sent as it is.'
+    ]
+    assert message.warnings[0].code == "not_formatted"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{{ Дата визита | даты "D MMMM" }}', 'Unknown format "даты" at line 1, character 1.'),
+        ('{{ Дата визита | upper "x" }}', 'Unknown format "upper"'),
+        ('{{ Дата визита | дата "QQ" }}', 'The pattern "QQ" at line 1, character 1 cannot be used'),
+        ('{{ Скидка | число "abc" }}', 'The pattern "abc"'),
+        ('{{ Дата визита | дата "" }}', 'The pattern ""'),
+        ("{{ Имя | клиент | дата }}", 'more than one "|"'),
+        ("{{ Имя | дата | a | b }}", 'more than one "|"'),
+    ],
+)
+def test_unknown_formats_and_patterns_are_refused(text, problem):
+    error = parse_error(text)
+    assert problem in str(error)
+    assert "дата, время, число" in str(error) or "cannot be used" in str(error)

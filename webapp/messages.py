@@ -5,6 +5,11 @@ The whole syntax; nothing else in a template is interpreted, so no text can run 
 * ``{{ Column }}`` inserts the contact's value of a list column (the phone column included),
   named ignoring case and runs of spaces. ``{{ Column | text }}`` uses ``text`` when the value is
   empty; ``{{ Column | }}`` leaves it blank on purpose, without a warning.
+* ``{{ Column | дата }}``, ``{{ Column | время }}`` and ``{{ Column | число }}`` show the value
+  as a date (05.12.2026), a time (09:30) or a number (1 500,50); a pattern in double quotes
+  says how: ``{{ Дата визита | дата "D MMMM" }}`` is "5 декабря" (see ``webapp.formats``).
+  A fallback may follow: ``{{ Дата | дата | скоро }}``. After a bar, a format's name alone or
+  a word with a quoted pattern is a format, refused if unknown; anything else is a fallback.
 * ``{first|second|third}`` picks one variant per recipient, the same one every time for the same
   seed, so the preview shows exactly what is sent. Variants nest: ``{a|{b|c}}``.
 * ``\\{``, ``\\}`` and ``\\|`` write a brace or a bar as text. Any other brace is an error, so a
@@ -20,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, TypeAlias
 
+from .formats import TEMPLATE_FORMATS, PatternError, template_format
 from .i18n import N_, UserError
 
 MAX_MESSAGE_LENGTH = 4096
@@ -43,7 +49,7 @@ _TOKENS = re.compile(
 )
 
 Params: TypeAlias = dict[str, str | int]
-WarningCode: TypeAlias = Literal["empty_value", "too_long"]
+WarningCode: TypeAlias = Literal["empty_value", "not_formatted", "too_long"]
 
 
 class TemplateError(UserError, ValueError):
@@ -94,6 +100,8 @@ class RenderedMessage(NamedTuple):
 class _Field:
     column: str
     fallback: str | None
+    show: Callable[[str], str | None] | None = None  # the format, if any
+    kind: str = ""  # the format's kind: date, time or number
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +131,25 @@ class MessageTemplate:
     def render(self, fields: Mapping[str, str], seed: str) -> RenderedMessage:
         """Fill in one contact's ``{header: value}``; ``seed`` (campaign + phone) picks variants."""
         out: list[str] = []
-        empty: list[str] = []
-        _emit(self._parts, fields, seed.encode(), out, empty)
+        problems: list[RenderWarning] = []
+        _emit(self._parts, fields, seed.encode(), out, problems)
         text = "".join(out)
-        if empty or len(text) > MAX_MESSAGE_LENGTH:
-            return RenderedMessage(text, _warnings(text, empty))
+        if problems or len(text) > MAX_MESSAGE_LENGTH:
+            return RenderedMessage(text, _warnings(text, problems))
         return RenderedMessage(text)
 
 
-def _warnings(text: str, empty: list[str]) -> tuple[RenderWarning, ...]:
-    warnings = [
-        RenderWarning("empty_value", N_('Empty value for column "%(column)s".'), {"column": c})
-        for c in dict.fromkeys(empty)
-    ]
+_NOT_FORMATTED = {
+    "date": N_('"%(value)s" in column "%(column)s" is not a date; it is sent as it is.'),
+    "time": N_('"%(value)s" in column "%(column)s" is not a time; it is sent as it is.'),
+    "number": N_('"%(value)s" in column "%(column)s" is not a number; it is sent as it is.'),
+}
+
+
+def _warnings(text: str, problems: list[RenderWarning]) -> tuple[RenderWarning, ...]:
+    # Each once, in order: a column used twice warns once.
+    unique = {(w.code, w.message, tuple(w.params.items())): w for w in reversed(problems)}
+    warnings = list(reversed(unique.values()))
     if len(text) > MAX_MESSAGE_LENGTH:
         message = N_("The message has %(length)s characters; WhatsApp allows %(limit)s.")
         params: Params = {"length": len(text), "limit": MAX_MESSAGE_LENGTH}
@@ -148,7 +162,7 @@ def _emit(
     fields: Mapping[str, str],
     seed: bytes,
     out: list[str],
-    empty: list[str],
+    problems: list[RenderWarning],
 ) -> None:
     for part in parts:
         if type(part) is str:
@@ -156,15 +170,35 @@ def _emit(
         elif type(part) is _Field:
             value = fields.get(part.column) or ""
             if value.strip():
-                out.append(value)
+                shown = part.show(value) if part.show else value
+                if shown is None:
+                    shown = value
+                    params: Params = {"value": value.strip(), "column": part.column}
+                    problems.append(
+                        RenderWarning("not_formatted", _NOT_FORMATTED[part.kind], params)
+                    )
+                out.append(shown)
             elif part.fallback is not None:
                 out.append(part.fallback)
             else:
-                empty.append(part.column)
+                message = N_('Empty value for column "%(column)s".')
+                problems.append(RenderWarning("empty_value", message, {"column": part.column}))
         else:
             digest = hashlib.blake2b(seed, digest_size=8, salt=part.salt).digest()
             option = part.options[int.from_bytes(digest, "big") % len(part.options)]
-            _emit(option, fields, seed, out, empty)
+            _emit(option, fields, seed, out, problems)
+
+
+# After a bar: a format's name, maybe with a "pattern" (a word with one is always a format).
+_FORMAT = re.compile(r'^\s*(?P<name>[^\W\d_]+)\s*(?:"(?P<pattern>[^"]*)")?\s*$')
+_FORMAT_KINDS = TEMPLATE_FORMATS | {"date": "date", "time": "time", "number": "number"}
+_FORMAT_NAMES = ", ".join(TEMPLATE_FORMATS)
+_BAR_OUTSIDE_QUOTES = re.compile(r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)')  # an even number of " after it
+
+
+def _split_bars(content: str) -> list[str]:
+    """A placeholder's parts between bars; a bar inside a "pattern" belongs to the pattern."""
+    return _BAR_OUTSIDE_QUOTES.split(content)
 
 
 def _normalize(name: str) -> str:
@@ -254,7 +288,7 @@ class _Parser:
         )
 
     def field(self, content: str, position: int) -> _Field:
-        name, bar, fallback = content.partition("|")
+        name, *segments = _split_bars(content)
         if not name.strip():
             raise self.error(
                 N_(
@@ -263,17 +297,53 @@ class _Parser:
                 ),
                 position,
             )
-        if "|" in fallback:
+        show, kind = self.format(segments[0], position) if segments else (None, "")
+        if len(segments) > (2 if show else 1):
             raise self.error(
                 N_(
                     'The placeholder at line %(line)s, character %(char)s has more than one "|"; '
-                    "write {{ Column | text if empty }}. Known columns: %(columns)s."
+                    "write {{ Column | text if empty }} or {{ Column | format | text if empty }}. "
+                    "Formats: %(formats)s. Known columns: %(columns)s."
                 ),
                 position,
+                formats=_FORMAT_NAMES,
             )
         column = self.lookup(" ".join(name.split()), position)
         self.used[column] = None
-        return _Field(column, fallback.strip() if bar else None)
+        fallback = segments[-1].strip() if len(segments) > (1 if show else 0) else None
+        return _Field(column, fallback, show, kind)
+
+    def format(self, segment: str, position: int) -> tuple[Callable[[str], str | None] | None, str]:
+        """The format a segment after "|" names, or (None, "") when it is a fallback."""
+        match = _FORMAT.match(segment)
+        if not match:
+            return None, ""
+        name, pattern = match["name"].casefold(), match["pattern"]
+        kind = _FORMAT_KINDS.get(name)
+        if kind is None:
+            if pattern is None:
+                return None, ""  # a one-word fallback
+            raise self.error(
+                N_(
+                    'Unknown format "%(name)s" at line %(line)s, character %(char)s. '
+                    "Formats: %(formats)s."
+                ),
+                position,
+                name=match["name"],
+                formats=_FORMAT_NAMES,
+            )
+        try:
+            return template_format(kind, pattern), kind
+        except PatternError:
+            raise self.error(
+                N_(
+                    'The pattern "%(pattern)s" at line %(line)s, character %(char)s cannot be '
+                    'used: write a date as "ДД.ММ.ГГГГ" or "D MMMM", a time as "ЧЧ:ММ", '
+                    'a number as "# ##0,00"; put other text in single quotes.'
+                ),
+                position,
+                pattern=pattern or "",
+            ) from None
 
     def lookup(self, name: str, position: int) -> str:
         if name in self.columns:

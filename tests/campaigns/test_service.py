@@ -411,3 +411,12 @@ def test_a_test_message_needs_a_mobile_number(session, new_campaign, phone):
     with pytest.raises(CampaignError) as refused:
         service.prepare_test(session, new_campaign(), phone)
     assert refused.value.details == {"field": "phone"}
+
+
+def test_an_unknown_template_format_is_refused_like_an_unknown_column(session, new_campaign):
+    with pytest.raises(CampaignError) as refused:
+        new_campaign(template='Ждём вас {{ Имя | даты "D MMMM" }}')
+    assert str(refused.value).startswith('Unknown format "даты" at line 1, character 10.')
+    assert refused.value.details["position"] == 9
+    session.rollback()
+    assert session.scalar(select(Campaign.id)) is None

@@ -222,3 +222,20 @@ def test_a_bare_list_of_numbers_has_no_header(conn, tmp_path):
         "79243555101": 2,
         "79243555102": 4,
     }
+
+
+def test_excel_sep_line_names_the_delimiter_and_is_no_row(conn, tmp_path):
+    path = tmp_path / "excel.csv"
+    lines = ["sep=,", "ФИО,Телефон,Сумма", 'Иванов; Иван,89243555100,"1,5"', "Пётр,89243555101,2"]
+    path.write_bytes("\r\n".join([*lines, ""]).encode("cp1251"))
+
+    preview = preview_file(path, path.name)
+    report = import_contacts(conn, path, path.name, name="sep")
+
+    assert (preview.delimiter, preview.columns) == (",", ["ФИО", "Телефон", "Сумма"])
+    assert (report.delimiter, report.columns) == (",", ["ФИО", "Телефон", "Сумма"])
+    # Excel hides the sep= line: the header is row 1 there, and so here.
+    assert stored_contacts(conn, report.list_id) == {
+        "79243555100": (2, {"ФИО": "Иванов; Иван", "Сумма": "1,5"}),
+        "79243555101": (3, {"ФИО": "Пётр", "Сумма": "2"}),
+    }

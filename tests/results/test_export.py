@@ -1,74 +1,98 @@
+"""Result downloads (web and API, CSV and XLSX) and the rejected-rows download: what a client
+list holds never comes out as a live formula, and every row comes out as the pages show it."""
+
 import csv
 import io
-import subprocess
-import sys
+from datetime import UTC, datetime
 
 import openpyxl
 import pytest
+from sqlalchemy import select
 
-from webapp.results.export import csv_chunks, neutralize, xlsx_chunks
+from tests.factories import make_list, mark_recipients, set_campaign_status
+from tests.test_downloads import FORMULAS
+from webapp.campaigns.service import create_campaign, start_campaign
+from webapp.contacts import import_contacts
+from webapp.extensions import db
+from webapp.models import ImportReject
 
-HEADER = ["Телефон", "Статус", "Имя"]
-HOSTILE = ['=HYPERLINK("http://evil")', "+7 924", "-1+2", "@SUM(A1)", "\tx", "\rx", "Анна"]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("=1+1", "'=1+1"),
-        ("+7", "'+7"),
-        ("-5", "'-5"),
-        ("@x", "'@x"),
-        ("\tx", "'\tx"),
-        ("\rx", "'\rx"),
-        ("79243555100", "79243555100"),
-        ("Анна", "Анна"),
-        (None, ""),
-    ],
-)
-def test_cells_that_spreadsheets_would_evaluate_are_neutralized(text, expected):
-    assert neutralize(text) == expected
+PHONES = [f"7924355{n:04d}" for n in range(len(FORMULAS))]
+EXPORTS = {
+    "web csv": "/campaigns/{id}/export.csv",
+    "web xlsx": "/campaigns/{id}/export.xlsx",
+    "api csv": "/api/v1/campaigns/{id}/export",
+    "api xlsx": "/api/v1/campaigns/{id}/export?format=xlsx",
+}
 
 
-def test_csv_opens_in_russian_excel_and_carries_no_formulas():
-    data = b"".join(csv_chunks(HEADER, [["79243555100", "sent", name] for name in HOSTILE]))
-    assert data.startswith("\ufeff".encode())
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == HEADER
-    names = [row[2] for row in rows[1:]]
-    assert names[-1] == "Анна"
-    assert all(not name.startswith(("=", "+", "-", "@", "\t", "\r")) for name in names)
+@pytest.fixture
+def campaign(app, admin):
+    """A completed campaign over a list whose «Имя» and «=Сумма» columns hold formulas."""
+    with app.app_context():
+        fields = [{"Имя": text, "=Сумма": "-500"} for text in FORMULAS]
+        contact_list = make_list(PHONES, fields)
+        campaign = create_campaign(
+            db.session,
+            {"name": "x", "list_id": contact_list.id, "template": "Привет, {{ Имя }}"},
+            defaults={},
+        )
+        start_campaign(db.session, campaign.id)
+        db.session.commit()
+        sent_at = datetime(2026, 12, 5, 6, 30, 15, 999999, tzinfo=UTC)
+        mark_recipients(campaign.id, PHONES[:-1], "sent", message="=1+2", sent_at=sent_at)
+        mark_recipients(campaign.id, PHONES[-1:], "failed", error="+7 is not on WhatsApp")
+        set_campaign_status(campaign.id, "completed")
+        return campaign.id
 
 
-def test_xlsx_has_the_rows_as_text_and_no_formulas():
-    data = b"".join(xlsx_chunks(HEADER, [["79243555100", "sent", name] for name in HOSTILE]))
-    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
-    rows = list(sheet.iter_rows(values_only=True))
-    assert list(rows[0]) == HEADER
-    assert rows[1][0] == "79243555100"  # phones stay text: no 7.92E+10
-    assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=2) for cell in row)
-    assert rows[-1][2] == "Анна" and rows[1][2] == '\'=HYPERLINK("http://evil")'
+def read_rows(response) -> list[list]:
+    assert response.status_code == 200
+    if response.mimetype == "text/csv":
+        text = response.data.decode("utf-8")
+        assert text.startswith("\ufeff")
+        return list(csv.reader(io.StringIO(text[1:], newline=""), delimiter=";"))
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    cells = [cell for row in sheet.iter_rows() for cell in row if cell.value is not None]
+    assert {cell.data_type for cell in cells} == {"s"}  # text, never a formula
+    return [["" if value is None else value for value in row] for row in sheet.values]
 
 
-STREAM_100K = """
-import resource, sys
-from webapp.results.export import {export}
-rows = ([f"7924{{n:07d}}", "sent", f"Клиент {{n}}", "x" * 40] for n in range(100_000))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-size = sum(len(chunk) for chunk in {export}(["a", "b", "c", "d"], rows))
-print(size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
-"""
-
-
-@pytest.mark.parametrize("export", ["csv_chunks", "xlsx_chunks"])
-def test_100k_rows_stream_with_bounded_memory(export):
-    # A fresh process, so the peak memory measured is this export's alone.
-    result = subprocess.run(
-        [sys.executable, "-c", STREAM_100K.format(export=export)],
-        capture_output=True,
-        text=True,
-        check=True,
+@pytest.mark.parametrize("export", EXPORTS)
+def test_results_downloads_carry_no_live_formulas(admin_client, api_key, campaign, export):
+    headers = {"Authorization": f"Bearer {api_key}"} if export.startswith("api") else {}
+    response = admin_client.get(EXPORTS[export].format(id=campaign), headers=headers)
+    rows = read_rows(response)
+    header = rows[0]
+    assert header[:4] == ["Телефон", "Статус", "Имя", "'=Сумма"]
+    by_name = [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    assert [row["Телефон"] for row in by_name] == PHONES
+    assert [row["Имя"] for row in by_name] == ["'" + text for text in FORMULAS]
+    assert {row["'=Сумма"] for row in by_name} == {"-500"}  # a plain number stays a number
+    first, last = by_name[0], by_name[-1]
+    assert (first["Статус"], first["Сообщение"], first["Время"]) == (
+        "Отправлено",
+        "'=1+2",
+        "2026-12-05 09:30:15",  # Moscow time, to the second
     )
-    size, growth_mb = result.stdout.split()
-    assert int(size) > 1_500_000  # all the rows are there...
-    assert float(growth_mb) < 30  # ...but never held in memory at once
+    assert (last["Статус"], last["Ошибка"], last["Попытки"]) == (
+        "Ошибка",
+        "'+7 is not on WhatsApp",
+        "0",
+    )
+
+
+def test_rejects_download_carries_no_live_formulas(admin_client, app, tmp_path):
+    path = tmp_path / "клиенты.csv"
+    with path.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file, delimiter=";").writerows([["Телефон"], ["89243555100"], *zip(FORMULAS)])
+    with app.app_context():
+        report = import_contacts(db.session.connection(), path, path.name, name="x")
+        db.session.commit()
+        rejected = db.session.scalars(select(ImportReject.value).order_by(ImportReject.row)).all()
+    assert len(rejected) >= len(FORMULAS) - 1  # all but the phone written "+7 924 555-10-00"
+
+    rows = read_rows(admin_client.get(f"/lists/{report.list_id}/rejects.csv"))
+
+    assert rows[0] == ["строка", "значение", "причина"]
+    assert [row[1] for row in rows[1:]] == ["'" + value for value in rejected]
+    assert "'-1+cmd|' /C calc'!A0" in [row[1] for row in rows[1:]]

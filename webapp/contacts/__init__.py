@@ -24,7 +24,7 @@ from .pipeline import (
     preview_file,
 )
 from .read import DEFAULT_LIMITS, ImportLimits
-from .store import add_opt_outs, write_rejects_csv
+from .store import add_opt_outs, rejects_csv
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -47,6 +47,6 @@ __all__ = [
     "normalize_phone",
     "normalize_phones",
     "preview_file",
+    "rejects_csv",
     "search_contacts",
-    "write_rejects_csv",
 ]

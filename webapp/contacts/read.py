@@ -5,13 +5,16 @@ pandas does not let it read line breaks inside quoted fields; the pandas C engin
 fallback for ragged rows and reads previews. Workbooks (XLSX, XLS, ODS) go through calamine,
 the engine behind pandas' ``read_excel(engine="calamine")``, also called directly: pandas
 materializes the empty area in front of the data and gives no chance to measure a sheet first.
-Every cell comes out as stripped text, so phone numbers and leading zeros survive.
+Every cell comes out as stripped text, so phone numbers and leading zeros survive; workbook
+cells as their number formats show them (``styles.py`` finds the formats).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import html
 import io
 import posixpath
 import re
@@ -20,11 +23,11 @@ import tempfile
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time
 from itertools import islice
 from pathlib import Path
+from typing import IO
 from xml.etree import ElementTree
 from xml.parsers import expat
 
@@ -40,6 +43,7 @@ from webapp.i18n import N_
 
 from .errors import ImportFileError
 from .phones import normalize_phones
+from .styles import Styled, column_number, column_texts, ods_styled, xls_styled, xlsx_styled
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -49,6 +53,7 @@ DELIMITERS = (",", ";", "\t", "|")
 MAX_NAME_CHARS = 255
 
 _SAMPLE_BYTES = 1 << 16
+_SEP_LINE = re.compile(r"\Asep=([^\r\n])\r?\n")
 _CHUNK_BYTES = 1 << 22
 _SNIFF_RECORDS = 50
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -72,6 +77,14 @@ _BIFF_BOF = 0x0809
 _BIFF_VALUES = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0204, 0x00D6, 0x0205})
 _BIFF_MULRK = 0x00BD
 _BIFF_HEADER = struct.Struct("<HH")
+# The parts of ODS content.xml that say where sheets, rows and filled cells are.
+_ODS_PART = re.compile(
+    rb"<(/?)table:(table|table-row|table-cell|covered-table-cell|table-row-group"
+    rb"|table-header-rows|table-rows)(?=[\s/>])([^>]*?)(/?)>"
+)
+_ODS_ROW_GROUPS = {b"table-row-group", b"table-header-rows", b"table-rows"}
+_ODS_NAME = re.compile(rb'\btable:name="([^"]*)"')
+_ODS_TABLE_END = b"</table:table>"
 
 
 @dataclass(frozen=True)
@@ -154,7 +167,12 @@ def _read_text(
     encoding = _sniff_encoding(path, head, whole_file=max_records is None)
     complete = len(head) < _SAMPLE_BYTES
     sample = _decode_sample(head, encoding, complete=complete)
-    delimiter, width = _sniff_delimiter(sample)
+    # Excel writes "sep=;" as the first line to name the delimiter, and hides it: it is no row.
+    skip = 0
+    delimiters = DELIMITERS
+    if declared := _SEP_LINE.match(sample):
+        skip, delimiters, sample = 1, (declared[1],), sample[declared.end() :]
+    delimiter, width = _sniff_delimiter(sample, delimiters)
     if not complete and not _holds_a_whole_record(sample, delimiter):
         # The width is known only from whole records: a longer first one could hide any number
         # of columns from the cap.
@@ -165,9 +183,9 @@ def _read_text(
         )
     _check_width(width, limits)
     if max_records is None:
-        columns = _read_csv_whole(path, encoding, delimiter, width)
+        columns = _read_csv_whole(path, encoding, delimiter, width, skip)
     else:
-        columns = _read_csv_c(path, encoding, delimiter, width, max_records)
+        columns = _read_csv_c(path, encoding, delimiter, width, skip, max_records)
     return _Grid(columns), {"encoding": encoding, "delimiter": delimiter}
 
 
@@ -217,7 +235,7 @@ def _decode_sample(head: bytes, encoding: str, *, complete: bool) -> str:
     return text if complete or cut <= 0 else text[:cut]
 
 
-def _sniff_delimiter(sample: str) -> tuple[str, int]:
+def _sniff_delimiter(sample: str, delimiters: tuple[str, ...] = DELIMITERS) -> tuple[str, int]:
     """The delimiter that splits the first records most consistently, and their widest count."""
 
     def field_counts(delimiter: str) -> list[int]:
@@ -233,9 +251,9 @@ def _sniff_delimiter(sample: str) -> tuple[str, int]:
         width, frequency = Counter(counts).most_common(1)[0]
         return width > 1, frequency / len(counts), width
 
-    counts = {delimiter: field_counts(delimiter) for delimiter in DELIMITERS}
-    best = max(DELIMITERS, key=lambda delimiter: score(counts[delimiter]))
-    if not score(counts[best])[0]:
+    counts = {delimiter: field_counts(delimiter) for delimiter in delimiters}
+    best = max(delimiters, key=lambda delimiter: score(counts[delimiter]))
+    if not score(counts[best])[0] and len(delimiters) > 1:
         # One column: any delimiter absent from the text keeps each line whole.
         best = next((d for d in DELIMITERS if d not in sample), best)
     return best, max(counts[best], default=1)
@@ -260,12 +278,14 @@ def _check_width(width: int, limits: ImportLimits) -> None:
         )
 
 
-def _read_csv_whole(path: Path, encoding: str, delimiter: str, width: int) -> list[pa.ChunkedArray]:
+def _read_csv_whole(
+    path: Path, encoding: str, delimiter: str, width: int, skip: int
+) -> list[pa.ChunkedArray]:
     names = [str(i) for i in range(width)]
     try:
         table = pa_csv.read_csv(
             _utf8_source(path, encoding),
-            read_options=pa_csv.ReadOptions(column_names=names),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
             ),
@@ -277,7 +297,7 @@ def _read_csv_whole(path: Path, encoding: str, delimiter: str, width: int) -> li
         )
     except pa.ArrowInvalid:
         # Rows narrower than the first ones: the C engine pads them with empty cells.
-        return _read_csv_c(path, encoding, delimiter, width)
+        return _read_csv_c(path, encoding, delimiter, width, skip)
     return table.columns
 
 
@@ -295,7 +315,12 @@ def _utf8_source(path: Path, encoding: str) -> str | io.BytesIO:
 
 
 def _read_csv_c(
-    path: Path, encoding: str, delimiter: str, width: int, max_records: int | None = None
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    width: int,
+    skip: int,
+    max_records: int | None = None,
 ) -> list[pa.ChunkedArray]:
     try:
         cells = pd.read_csv(
@@ -308,6 +333,7 @@ def _read_csv_c(
             dtype=str,
             na_filter=False,
             skip_blank_lines=False,
+            skiprows=skip,
             nrows=max_records,
             engine="c",
         )
@@ -337,19 +363,28 @@ def _read_workbook(
         else:
             if suffix == ".ods":
                 _check_zip(path, "content.xml", limits)
-                _check_ods_extent(path, limits)
             elif not _starts_with(path, _OLE2_MAGIC):
                 raise not_a_workbook
             else:
                 _check_xls_extent(path, limits)
-            with CalamineWorkbook.from_path(str(path)) as book:
+            with contextlib.ExitStack() as stack:
+                if suffix == ".ods" and max_records is not None:
+                    # calamine reads every cell of an ODS when opening it: give it the top only.
+                    folder = stack.enter_context(tempfile.TemporaryDirectory())
+                    path = _write_ods_top(path, sheet, max_records, Path(folder) / "top.ods")
+                if suffix == ".ods":
+                    _check_ods_extent(path, limits)  # what calamine is about to expand
+                book = stack.enter_context(CalamineWorkbook.from_path(str(path)))
                 sheet_names = [
                     meta.name
                     for meta in book.sheets_metadata
                     if meta.typ == SheetTypeEnum.WorkSheet
                 ]
                 sheet = _choose_sheet(sheet, sheet_names)
-                grid = _sheet_grid(book, sheet, limits, max_records)
+                styled = xls_styled if suffix == ".xls" else ods_styled
+                grid = _sheet_grid(
+                    book, sheet, limits, max_records, lambda end: styled(path, sheet, end)
+                )
     except (
         CalamineError,
         KeyError,
@@ -378,8 +413,12 @@ def _read_xlsx(
                 path = Path(folder) / "top.xlsx"
                 _write_top_rows(archive, sheets[sheet], max_records, path)
         _check_extent(*_xlsx_extent(path, sheets[sheet]), limits)
+        member = sheets[sheet]
         with CalamineWorkbook.from_path(str(path)) as book:
-            return _sheet_grid(book, sheet, limits, max_records), sheet, list(sheets)
+            grid = _sheet_grid(
+                book, sheet, limits, max_records, lambda end: xlsx_styled(path, member)
+            )
+            return grid, sheet, list(sheets)
 
 
 def _starts_with(path: Path, magic: bytes) -> bool:
@@ -449,7 +488,7 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
             window, rest = window[:cut], window[cut:]
             rows = max(rows, max(map(int, set(_REF_ROW.findall(window))), default=0))
             letters = set(_REF_COLUMN.findall(window))
-            columns = max(columns, max(map(_column_number, letters), default=0))
+            columns = max(columns, max(map(column_number, letters), default=0))
             is_row = np.array(_ROW_OR_CELL.findall(window)) == b"row"
             if is_row.size:
                 # Cells per row, the first count continuing the row left open by the last chunk.
@@ -610,11 +649,80 @@ def _top_rows(archive: zipfile.ZipFile, member: str, max_records: int) -> bytes:
     return head
 
 
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - ord("A") + 1
-    return number
+def _write_ods_top(path: Path, sheet: str | None, max_records: int, copy: Path) -> Path:
+    """Write the ODS to `copy` with the sheet (the first when None) cut after `max_records`
+    filled rows and every other sheet emptied, and return `copy`."""
+    with zipfile.ZipFile(path) as archive, zipfile.ZipFile(copy, "w") as top:
+        for info in archive.infolist():
+            if info.filename == "content.xml":
+                with archive.open(info) as xml:
+                    top.writestr(info, _ods_top_rows(xml, sheet, max_records))
+            else:
+                top.writestr(info, archive.read(info))
+    return copy
+
+
+def _ods_top_rows(xml: IO[bytes], sheet: str | None, max_records: int) -> bytes:
+    """content.xml with only the top of one sheet and the other sheets' names, closed at the
+    cut whatever follows. Past the cut the file is skipped with bytes.find rather than read
+    tag by tag."""
+    out: list[bytes] = []
+    data, position = b"", 0
+    wanted = sheet
+    state = "outside"  # or "copy" (the wanted sheet, before the cut) or "skip"
+    groups: list[bytes] = []  # row groups open in the wanted sheet
+    filled_rows, row_filled = 0, False
+    while True:
+        if state == "skip":
+            end = data.find(_ODS_TABLE_END, position)
+            if end >= 0:
+                position, state = end + len(_ODS_TABLE_END), "outside"
+                continue
+            data, position = data[max(position, len(data) - len(_ODS_TABLE_END)) :], 0
+        elif tag := _ODS_PART.search(data, position):
+            out.append(data[position : tag.end()])
+            position = tag.end()
+            closing, name, attributes, empty = tag.groups()
+            if state == "outside" and name == b"table" and not closing:
+                named = _ODS_NAME.search(attributes)
+                table = html.unescape(named[1].decode()) if named else ""
+                wanted = table if wanted is None else wanted
+                if table != wanted:  # another sheet: only its name is needed
+                    out.append(_ODS_TABLE_END)
+                    state = "skip"
+                else:
+                    state = "copy"
+            elif state == "outside":
+                continue
+            elif name == b"table":
+                state = "outside"
+            elif name in _ODS_ROW_GROUPS and not empty:
+                groups.pop() if closing else groups.append(name)
+            elif name == b"table-row" and not closing:
+                row_filled = False
+            elif name == b"table-row":
+                filled_rows += row_filled
+                if filled_rows >= max_records:
+                    out.extend(b"</table:%s>" % group for group in reversed(groups))
+                    out.append(_ODS_TABLE_END)
+                    state = "skip"
+            elif not closing and b"office:value-type" in attributes:
+                row_filled = True
+            continue
+        else:
+            keep = data.rfind(b"<", position)
+            keep = len(data) if keep < 0 else keep
+            out.append(data[position:keep])
+            data, position = data[keep:], 0
+        chunk = xml.read(_SAMPLE_BYTES)
+        if not chunk:
+            break
+        data += chunk
+    top = b"".join([*out, b"" if state == "skip" else data[position:]])
+    if state == "outside" and top.rstrip().endswith(b"</office:document-content>"):
+        return top
+    # A file cut short: what a preview read of it is still a whole document.
+    return top + b"</office:spreadsheet></office:body></office:document-content>"
 
 
 def _check_extent(rows: int, columns: int, limits: ImportLimits) -> None:
@@ -638,29 +746,33 @@ def _check_cells(cells: int, limits: ImportLimits) -> None:
 
 
 def _sheet_grid(
-    book: CalamineWorkbook, sheet: str, limits: ImportLimits, max_records: int | None
+    book: CalamineWorkbook,
+    sheet: str,
+    limits: ImportLimits,
+    max_records: int | None,
+    styled: Callable[[tuple[int, int]], Styled | None],
 ) -> _Grid:
+    """The sheet's cells as text, shown through the number formats that `styled` finds for
+    the cells up to the last one read, (row, column)."""
     data = book.get_sheet_by_name(sheet)
     if data.start is None:
         raise ImportFileError(N_("The sheet “%(sheet)s” is empty."), {"sheet": sheet}, 422)
     _check_extent(data.height, data.width, limits)
     # skip_empty_area: start at the first used cell rather than fill the area before it.
     records = data.to_python(skip_empty_area=True, nrows=max_records)
-    columns = [
-        pa.chunked_array([[v if type(v) is str else _cell_text(v) for v in values]], pa.string())
-        for values in zip(*records, strict=True)
-    ]
     first_row, first_column = data.start
+    end = (first_row + len(records) - 1, first_column + data.width - 1)
+    cells = styled(end)
+    formats = (
+        cells.by_column(first_row, first_column, len(records), data.width)
+        if cells
+        else ([] for _ in range(data.width))
+    )
+    columns = [
+        pa.chunked_array([column_texts(values, column_formats)], pa.string())
+        for values, column_formats in zip(zip(*records, strict=True), formats, strict=False)
+    ]
     return _Grid(columns, first_row + 1, first_column + 1)
-
-
-def _cell_text(value: object) -> str:
-    """A cell as text; numbers the way a spreadsheet shows them in General format."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # workbooks store numbers as floats; a phone must not end in ".0"
-    if isinstance(value, datetime) and value.time() == time():
-        return str(value.date())
-    return str(value)
 
 
 # From cells to a table

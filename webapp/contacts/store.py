@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -15,36 +12,52 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Table, insert, select
 
+from webapp.columns import joined_rows, literal
+from webapp.downloads import csv_for_excel, translated
 from webapp.i18n import N_
 from webapp.models import ImportReject, OptOut
 
 BATCH_ROWS = 50_000
 # What the column-wise JSON looks like, for the rows json.dumps writes instead.
 _COMPACT_JSON = {"ensure_ascii": False, "separators": (",", ":")}
-# Cells Excel would run as a formula when the rejects CSV is opened; "+7 924…" is left alone.
-_FORMULA_START = re.compile(r"[=@\t\r]|[+-][^\d\s(]")
+# COPY's text format: the backslash first, as the others add backslashes.
+_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
 def insert_rows(
     conn: Connection, table: Table, columns: dict[str, pd.Series | np.ndarray], **constants: object
 ) -> None:
-    """Insert one batch given column by column, with `constants` on every row, as one executemany.
+    """Insert one batch given column by column, with `constants` on every row.
 
-    SQLAlchemy's per-row parameter handling costs more than SQLite's insert itself, so the
-    statement goes straight to the driver: no column here may need a type conversion or a
-    Python-side default.
+    SQLAlchemy's per-row parameter handling costs more than the database's insert itself, so
+    the rows go straight to the driver: one COPY on PostgreSQL, one executemany on SQLite. No
+    column here may need a type conversion or a Python-side default.
     """
+    if not len(next(iter(columns.values()), ())):
+        return
     names = [*constants, *columns]
     quote = conn.dialect.identifier_preparer.quote
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # sqlite3; psycopg(2)
-    statement = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "
-        f"VALUES ({', '.join([marker] * len(names))})"
-    )
+    into = f"{quote(table.name)} ({', '.join(map(quote, names))})"
+    if conn.dialect.name == "postgresql":
+        cells = [_copy_text(pa.array([str(value)]))[0] for value in constants.values()]
+        cells += [_copy_text(pa.array(column)) for column in columns.values()]
+        rows = joined_rows([pc.binary_join_element_wise(*cells, literal("\t")), literal("\n")])
+        cursor = conn.connection.driver_connection.cursor()  # psycopg 3
+        with cursor, cursor.copy(f"COPY {into} FROM STDIN") as copy:
+            copy.write(rows)
+        return
+    statement = f"INSERT INTO {into} VALUES ({', '.join(['?'] * len(names))})"
     values = [column.tolist() for column in columns.values()]
-    if values and values[0]:
-        rows = zip(*map(repeat, constants.values()), *values, strict=False)  # repeat is endless
-        conn.exec_driver_sql(statement, list(rows))
+    rows = zip(*map(repeat, constants.values()), *values, strict=False)  # repeat is endless
+    conn.exec_driver_sql(statement, list(rows))
+
+
+def _copy_text(values: pa.Array) -> pa.Array:
+    """Values in COPY's text format: backslash escapes, ``\\N`` for null."""
+    text = pc.cast(values, pa.large_string())
+    for char, escaped in _COPY_ESCAPES:
+        text = pc.replace_substring(text, char, escaped)
+    return pc.fill_null(text, "\\N")
 
 
 def fields_json(cells: pd.DataFrame) -> pd.Series:
@@ -61,9 +74,9 @@ def fields_json(cells: pd.DataFrame) -> pd.Series:
         key = json.dumps(name, ensure_ascii=False)
         text = pa.chunked_array(pa.array(cells[name].array)).cast(pa.large_string())
         escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-        parts += [_text(("{" if position == 0 else ",") + f'{key}:"'), escaped, _text('"')]
-    parts.append(_text("}"))
-    joined = pc.binary_join_element_wise(*parts, _text(""))
+        parts += [literal(("{" if position == 0 else ",") + f'{key}:"'), escaped, literal('"')]
+    parts.append(literal("}"))
+    joined = pc.binary_join_element_wise(*parts, literal(""))
     controls = pc.match_substring_regex(joined, r"[\x00-\x1f]").to_numpy()
     joined = pd.Series(pd.array(joined, dtype="str"), index=cells.index)
     if controls.any():
@@ -72,10 +85,6 @@ def fields_json(cells: pd.DataFrame) -> pd.Series:
             for row in cells[controls].itertuples(index=False)
         ]
     return joined
-
-
-def _text(value: str) -> pa.Scalar:
-    return pa.scalar(value, pa.large_string())
 
 
 def opted_out_phones(conn: Connection) -> set[str]:
@@ -91,22 +100,26 @@ def add_opt_outs(conn: Connection, phones: Iterable[str], note: str = "") -> int
     return len(new)
 
 
-def write_rejects_csv(
-    conn: Connection, list_id: int, stream: TextIO, translate: Callable[[str], str]
-) -> int:
-    """The list's rejected rows as CSV for Excel (UTF-8 BOM, ";"): row, value, reason."""
+def rejects_csv(conn: Connection, list_id: int, translate: Callable[[str], str]) -> Iterator[bytes]:
+    """The list's rejected rows as CSV for Excel, read and written while it is streamed."""
     rejects = ImportReject.__table__
-    stream.write("\ufeff")
-    writer = csv.writer(stream, delimiter=";", lineterminator="\r\n")
-    writer.writerow([translate(N_("row")), translate(N_("value")), translate(N_("reason"))])
-    result = conn.execute(
-        select(rejects.c.row, rejects.c.value, rejects.c.reason)
-        .where(rejects.c.list_id == list_id)
-        .order_by(rejects.c.row, rejects.c.id)
-    )
-    count = 0
-    for row, value, reason in result:
-        safe_value = "'" + value if _FORMULA_START.match(value) else value
-        writer.writerow([row, safe_value, translate(reason)])
-        count += 1
-    return count
+    header = [translate(N_("row")), translate(N_("value")), translate(N_("reason"))]
+
+    def tables() -> Iterator[pa.Table]:
+        result = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+            select(rejects.c.row, rejects.c.value, rejects.c.reason)
+            .where(rejects.c.list_id == list_id)
+            .order_by(rejects.c.row, rejects.c.id)
+        )
+        for rows in result.partitions():
+            row, value, reason = zip(*rows, strict=True)
+            yield pa.table(
+                [
+                    pa.array(row),
+                    pa.array(value, pa.string()),
+                    translated(pa.array(reason), translate),
+                ],
+                names=["row", "value", "reason"],
+            )
+
+    return csv_for_excel(header, tables())

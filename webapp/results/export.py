@@ -1,72 +1,30 @@
-"""Export of campaign results as CSV for Russian Excel and as XLSX, streamed in constant memory."""
+"""Export of campaign results as CSV for Russian Excel and as XLSX, streamed in constant memory.
+
+Rows are read in batches and turned into Arrow columns: fields parsed from their JSON by
+Arrow's reader, labels and errors translated once per distinct value, times formatted by
+Arrow; ``webapp.downloads`` then writes the file. No Python runs per row but the driver's.
+"""
 
 from __future__ import annotations
 
-import csv
-import functools
 import io
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 
-import xlsxwriter
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
+from ..columns import joined_rows, literal
 from ..contacts.browse import field_columns
+from ..downloads import XLSX_TYPE, csv_for_excel, translated, xlsx_for_excel
 from ..i18n import N_
 from ..models import Campaign
-from .queries import iter_results
+from .queries import result_tables
 
-# A spreadsheet treats a cell starting with one of these as a formula (OWASP: CSV injection).
-FORMULA_TRIGGERS = frozenset("=+-@\t\r")
-CSV_FLUSH_ROWS = 2000
-CHUNK_BYTES = 1 << 16
-
-
-def neutralize(value: object) -> str:
-    """The cell's text, made inert for spreadsheets: a leading quote stops formula evaluation."""
-    if value is None:
-        return ""
-    text = value if type(value) is str else str(value)
-    return "'" + text if text and text[0] in FORMULA_TRIGGERS else text
-
-
-def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
-    """UTF-8 with BOM and ``;``, as Russian Excel opens by double-click; yields byte chunks."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    buffer.write("\ufeff")
-    writer.writerow([neutralize(cell) for cell in header])
-    for count, row in enumerate(rows, 1):
-        writer.writerow([neutralize(cell) for cell in row])
-        if count % CSV_FLUSH_ROWS == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
-
-def xlsx_chunks(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
-    """An XLSX workbook built row by row on disk (constant memory), then read out in chunks."""
-    with tempfile.TemporaryFile() as file:
-        workbook = xlsxwriter.Workbook(
-            file, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
-        )
-        sheet = workbook.add_worksheet("Results")
-        bold = workbook.add_format({"bold": True})
-        sheet.write_row(0, 0, [neutralize(cell) for cell in header], bold)
-        for number, row in enumerate(rows, 1):
-            for column, cell in enumerate(row):
-                sheet.write_string(number, column, neutralize(cell))
-        sheet.freeze_panes(1, 0)
-        workbook.close()
-        file.seek(0)
-        while chunk := file.read(CHUNK_BYTES):
-            yield chunk
-
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+BATCH_ROWS = 10_000  # rows read at a time: memory stays flat, calls stay few
 
 STATUS_LABELS = {
     "pending": N_("Queued"),
@@ -85,8 +43,9 @@ def result_table(
     search: str,
     translate: Callable[[str], str],
     timezone: tzinfo,
-) -> tuple[list[str], Iterator[list[object]]]:
-    """The export's header and rows: phone, status, the list's fields, then the outcome."""
+) -> tuple[list[str], Iterator[pa.Table]]:
+    """The export's header and its rows in batches: phone, status, the list's fields, then the
+    outcome."""
     columns = field_columns(campaign.contact_list)
     header = [
         campaign.contact_list.phone_column,
@@ -100,25 +59,44 @@ def result_table(
         translate(N_("Time")),
     ]
     labels = {key: translate(label) for key, label in STATUS_LABELS.items()}
-    # Errors repeat across a campaign, so each is translated once, not once a row.
-    error_text = functools.lru_cache(maxsize=1024)(translate)
+    fields_schema = pa.schema([(column, pa.string()) for column in columns])
 
-    def rows() -> Iterator[list[object]]:
-        for row in iter_results(session, campaign.id, status=status, search=search):
-            fields = row.fields
-            yield [
-                row.phone,
-                labels.get(row.status, row.status),
-                *[fields.get(column, "") for column in columns],
-                row.message,
-                row.message_id,
-                row.gateway_status,
-                error_text(row.error) if row.error else "",
-                row.attempts,
-                row.sent_at and row.sent_at.astimezone(timezone).isoformat(" ", "seconds")[:19],
+    def tables() -> Iterator[pa.Table]:
+        for rows in result_tables(
+            session, campaign.id, status=status, search=search, size=BATCH_ROWS
+        ):
+            cells = [
+                rows["phone"],
+                translated(rows["status"], labels.get),
+                *_fields(rows["fields_json"], fields_schema).columns,
+                rows["message"],
+                rows["message_id"],
+                rows["gateway_status"],
+                translated(rows["error"], translate),
+                rows["attempts"],
+                _local_time(rows["sent_at"], timezone),
             ]
+            yield pa.table(cells, names=[str(i) for i in range(len(cells))])
 
-    return header, rows()
+    return header, tables()
+
+
+def _fields(fields_json: pa.ChunkedArray, schema: pa.Schema) -> pa.Table:
+    """The fields' JSON objects as columns; the import stores every value as text."""
+    if not schema:
+        return pa.table({})
+    lines = joined_rows([fields_json, literal("\n")])
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    return pa_json.read_json(io.BytesIO(lines), parse_options=options)
+
+
+def _local_time(sent_at: pa.ChunkedArray, timezone: tzinfo) -> pa.ChunkedArray:
+    """``YYYY-MM-DD HH:MM:SS`` in ``timezone`` of UTC times given as text."""
+    utc = pc.assume_timezone(pc.cast(sent_at, pa.timestamp("us")), "UTC")
+    seconds = pc.cast(utc, pa.timestamp("s", "UTC"), safe=False)
+    # The local wall time, naive, casts to "YYYY-MM-DD HH:MM:SS": ten times strftime's speed.
+    local = pc.local_timestamp(seconds.cast(pa.timestamp("s", str(timezone))))
+    return pc.cast(local, pa.string())
 
 
 def export_response(
@@ -132,13 +110,16 @@ def export_response(
     timezone: tzinfo,
 ) -> Response:
     """The results as a file download (``csv`` or ``xlsx``), streamed while it is written."""
-    header, rows = result_table(
+    header, tables = result_table(
         session, campaign, status=status, search=search, translate=translate, timezone=timezone
     )
-    chunks = csv_chunks if file_format == "csv" else xlsx_chunks
+    if file_format == "csv":
+        chunks = csv_for_excel(header, tables)
+    else:
+        chunks = xlsx_for_excel(header, tables, sheet_name=translate(N_("Results")))
     filename = f"campaign-{campaign.id}-{datetime.now(timezone):%Y%m%d-%H%M}.{file_format}"
     return Response(
-        stream_with_context(chunks(header, rows)),
+        stream_with_context(chunks),
         mimetype="text/csv" if file_format == "csv" else XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from flask import (
@@ -13,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -135,11 +135,13 @@ def detail(list_id: int):
 @bp.get("/<int:list_id>/rejects.csv")
 def rejects_csv(list_id: int):
     contact_list = get_or_404(ContactList, list_id)
-    buffer = io.StringIO()
-    contacts.write_rejects_csv(db.session.connection(), list_id, buffer, _)
     filename = f"rejects-{contact_list.id}.csv"
+
+    def chunks():  # the connection is taken while streaming: the view's is closed by then
+        yield from contacts.rejects_csv(db.session.connection(), list_id, _)
+
     return Response(
-        buffer.getvalue().encode("utf-8"),
+        stream_with_context(chunks()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -1,0 +1,41 @@
+"""Bulk writes of contacts and rejects: every character arrives as it was, on both databases."""
+
+import json
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert
+
+from webapp.contacts.store import insert_rows
+from webapp.models import Contact, ContactList, ImportReject
+
+from .conftest import stored_contacts, stored_rejects
+
+AWKWARD = ["back\\slash \\N", "tab\there", "line\nbreak", "cr\rlf\r\n", 'quote " ;', "Ёж ✓", ""]
+
+
+def test_awkward_text_is_stored_as_it_was(conn):
+    list_id = conn.execute(
+        insert(ContactList.__table__).values(name="x", phone_column="Телефон")
+    ).inserted_primary_key[0]
+    rows = np.arange(2, 2 + len(AWKWARD))
+    phones = pd.Series([f"7924355{n:04d}" for n in range(len(AWKWARD))])
+    fields = pd.Series([json.dumps({"Имя": text}, ensure_ascii=False) for text in AWKWARD])
+    contacts = {"row": rows, "phone": phones, "fields_json": fields}
+    rejects = {"row": rows, "kind": np.full(len(rows), "invalid"), "value": pd.Series(AWKWARD)}
+
+    insert_rows(conn, Contact.__table__, contacts, list_id=list_id)
+    insert_rows(conn, ImportReject.__table__, rejects, list_id=list_id, reason="\\ tab\t")
+
+    stored = stored_contacts(conn, list_id)
+    assert [stored[phone] for phone in phones] == [
+        (row, {"Имя": text}) for row, text in zip(rows, AWKWARD, strict=True)
+    ]
+    assert stored_rejects(conn, list_id) == [
+        (row, "invalid", text, "\\ tab\t") for row, text in zip(rows, AWKWARD, strict=True)
+    ]
+
+
+def test_an_empty_batch_writes_nothing(conn):
+    insert_rows(conn, Contact.__table__, {"row": np.array([], int)}, list_id=1)
+    assert stored_contacts(conn, 1) == {}
