@@ -1,4 +1,8 @@
-"""Test data made straight through the models; call inside an app context. Each commits."""
+"""Test data; call inside an app context. Each commits.
+
+Lists and opt-outs are made straight through the models; campaigns only through the service,
+as people make them (``make_campaign``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import update
 
+from webapp.campaigns import service
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -18,6 +23,7 @@ from webapp.models import (
     Recipient,
     utcnow,
 )
+from webapp.settings import sending_defaults
 
 
 def make_list(
@@ -49,6 +55,29 @@ def make_list(
     )
     db.session.commit()
     return contact_list
+
+
+def make_campaign(
+    list_id: int,
+    template: str = "Привет",
+    *,
+    name: str = "Осень",
+    start: bool = False,
+    created_by_id: int | None = None,
+    **options: object,
+) -> int:
+    """A draft made by the service with the account's default options (or ``options``);
+    started (its recipients materialized) when ``start``. Returns its id."""
+    campaign = service.create_campaign(
+        db.session,
+        {"name": name, "list_id": list_id, "template": template, **options},
+        defaults=sending_defaults(),
+        created_by_id=created_by_id,
+    )
+    if start:
+        service.start_campaign(db.session, campaign.id)
+    db.session.commit()
+    return campaign.id
 
 
 def make_opt_outs(*phones: str) -> None:

@@ -8,7 +8,7 @@ from werkzeug.routing import AnyConverter, IntegerConverter
 from tests.factories import make_list
 from webapp.campaigns import service
 from webapp.extensions import db
-from webapp.models import ApiKey, MessageTemplate
+from webapp.models import ApiKey, SavedMessage
 from webapp.settings import sending_defaults
 from webapp.url_numbers import MAX_ID, MAX_PAGE
 
@@ -27,7 +27,7 @@ def records(app, admin):
         contact_list = make_list(["79243555100", "79243555101"])
         values = {"name": "Осень", "list_id": contact_list.id, "template": "Hi"}
         campaign = service.create_campaign(db.session, values, defaults=sending_defaults())
-        saved = MessageTemplate(name="Привет", body="Hi")
+        saved = SavedMessage(name="Привет", body="Hi")
         db.session.add(saved)
         db.session.commit()
         return {

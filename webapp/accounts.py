@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
-from .i18n import N_
+from .i18n import N_, UserError
 from .models import ApiKey, LoginFailure, SetupDone, User, utcnow
 
 ROLES = ("admin", "member")
@@ -25,13 +25,11 @@ API_KEY_PREFIX = "volna_"
 KEY_USE_RESOLUTION = timedelta(minutes=5)
 
 
-class AccountError(ValueError):
+class AccountError(UserError, ValueError):
     """A request about accounts that cannot be carried out; the message is for people."""
 
     def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message % params if params else message)
-        self.message = message
-        self.params = params
+        super().__init__(message, params)
 
 
 class SignInThrottled(AccountError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-DEFAULT_BASE_URL = "https://api.telefon-ip.ru/whatsapp"
+from .sending.telefon_ip import CONNECT_TIMEOUT_S, DEFAULT_BASE_URL, READ_TIMEOUT_S
 
 
 def defaults(instance_path: str) -> dict:
@@ -37,8 +37,8 @@ def defaults(instance_path: str) -> dict:
         # The built-in sandbox answers after a random pause like a real gateway would.
         "SANDBOX_LATENCY_MIN_S": 0.2,
         "SANDBOX_LATENCY_MAX_S": 0.6,
-        "TELEFON_IP_CONNECT_TIMEOUT_S": 5.0,
-        "TELEFON_IP_READ_TIMEOUT_S": 30.0,
+        "TELEFON_IP_CONNECT_TIMEOUT_S": CONNECT_TIMEOUT_S,
+        "TELEFON_IP_READ_TIMEOUT_S": READ_TIMEOUT_S,
         "TELEFON_IP_MAX_CONNECTIONS": 16,
         # Each serving process sends too; set False and run `flask worker` processes instead.
         # Any webapp.sending.sender.SenderConfig field can be set as SENDER_<NAME>.

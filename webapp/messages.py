@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, TypeAlias
 
 from .formats import TEMPLATE_FORMATS, PatternError, template_format
-from .i18n import N_
+from .i18n import N_, UserError
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_NESTING = 10
@@ -52,7 +52,7 @@ Params: TypeAlias = dict[str, str | int]
 WarningCode: TypeAlias = Literal["empty_value", "not_formatted", "too_long"]
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     """A template refused by ``MessageTemplate.parse``; ``message % params`` says what and where."""
 
     def __init__(
@@ -65,9 +65,7 @@ class TemplateError(ValueError):
         column: int,
         known_columns: list[str],
     ) -> None:
-        super().__init__(message % params)
-        self.message = message
-        self.params = params
+        super().__init__(message, params)
         self.position = position  # 0-based character offset into the template text
         self.line = line  # 1-based
         self.column = column  # 1-based, in characters

@@ -165,7 +165,7 @@ class OptOut(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MessageTemplate(db.Model):
+class SavedMessage(db.Model):
     """A message saved under a name, to start campaigns from."""
 
     __tablename__ = "message_templates"

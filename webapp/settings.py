@@ -8,9 +8,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .campaigns.options import BUILT_IN_DEFAULTS
-from .config import DEFAULT_BASE_URL
 from .extensions import db
 from .models import Setting
+from .sending.telefon_ip import DEFAULT_BASE_URL
 
 # Set once a test message has reached the gateway: the dashboard's first steps tick it.
 TEST_SENT = "test_sent"

@@ -18,9 +18,26 @@ def test_health_needs_no_key(client):
 )
 def test_missing_or_wrong_key_is_401_json(client, api_key, header):
     headers = {"Authorization": header} if header else {}
-    response = client.get("/api/v1/me", headers=headers)
+    response = client.get("/api/v1/me", headers={**headers, "Accept-Language": "en"})
     assert response.status_code == 401
     assert response.is_json and "API key" in response.json["error"]
+
+
+def test_api_errors_are_in_the_readers_language(echo_app, client, api_key):
+    """Refusals of the API's own, and werkzeug's 413, speak Russian to a Russian reader."""
+    russian = {"Accept-Language": "ru"}
+    assert "API-ключ" in client.get("/api/v1/me", headers=russian).json["error"]
+    not_json = client.post("/api/v1/echo", data="x=1", headers=russian)
+    assert not_json.json["error"].startswith("Отправьте тело в JSON")
+    echo_app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    too_large = client.post(
+        "/api/v1/echo",
+        data="x" * (3 * 1024 * 1024),
+        content_type="application/json",
+        headers=russian,
+    )
+    assert too_large.status_code == 413
+    assert "больше 2 МБ" in too_large.json["error"], too_large.json["error"]
 
 
 def test_a_valid_key_identifies_its_user(api):

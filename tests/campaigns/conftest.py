@@ -1,9 +1,7 @@
 import pytest
 
-from tests.factories import make_list, make_opt_outs
-from webapp.campaigns import service
+from tests.factories import make_campaign, make_list, make_opt_outs
 from webapp.extensions import db
-from webapp.settings import sending_defaults
 
 PHONES = ["79243555100", "79243555101", "79243555102", "79243555103"]
 NAMES = ["Анна", "", "Олег", "Мария"]
@@ -28,10 +26,7 @@ def contact_list(session):
 def new_campaign(session, contact_list):
     """Make a draft for ``contact_list``: ``new_campaign(template=..., rate_per_minute=...)``."""
 
-    def make(**values):
-        values = {"name": "Осень", "list_id": contact_list.id, "template": "Hi", **values}
-        campaign = service.create_campaign(session, values, defaults=sending_defaults())
-        session.commit()
-        return campaign.id
+    def make(template: str = "Hi", list_id=contact_list.id, **values):
+        return make_campaign(list_id, template, **values)
 
     return make

@@ -5,7 +5,7 @@ import re
 import openpyxl
 import pytest
 
-from tests.factories import make_list, mark_recipients
+from tests.factories import make_campaign, make_list, mark_recipients, set_campaign_status
 from webapp.extensions import db
 from webapp.models import Campaign, Recipient
 
@@ -26,17 +26,14 @@ def contact_list(app, admin):
 
 
 @pytest.fixture
-def draft(admin_client, contact_list):
-    response = admin_client.post(
-        "/campaigns/new",
-        data={
-            "name": "Напоминание",
-            "list_id": contact_list,
-            "template": "{Здравствуйте|Добрый день}, {{ Имя | клиент }}! Визит в {{ визит }}.",
-        },
-    )
-    assert response.status_code == 302
-    return int(re.search(r"/campaigns/(\d+)/preview", response.headers["Location"]).group(1))
+def draft(app, admin, contact_list):
+    with app.app_context():
+        return make_campaign(
+            contact_list,
+            "{Здравствуйте|Добрый день}, {{ Имя | клиент }}! Визит в {{ визит }}.",
+            name="Напоминание",
+            created_by_id=admin,
+        )
 
 
 def test_compose_page_offers_the_lists_columns_as_chips(admin_client, contact_list):
@@ -136,10 +133,7 @@ def finished(admin_client, draft, app):
     with app.app_context():
         mark_recipients(draft, PHONES[:2], "sent", message_id="3EB0FF")
         mark_recipients(draft, PHONES[2:], "failed", error="not a WhatsApp number 100%")
-        db.session.execute(
-            db.update(Campaign).where(Campaign.id == draft).values(status="completed")
-        )
-        db.session.commit()
+        set_campaign_status(draft, "completed")
     return draft
 
 

@@ -1,11 +1,10 @@
 import json
 import re
 
-from tests.factories import make_list, mark_recipients
-from webapp.campaigns import service
+from tests.factories import make_campaign, make_list, mark_recipients
 from webapp.extensions import db
-from webapp.models import MessageTemplate, utcnow
-from webapp.settings import TEST_SENT, sending_defaults, set_setting
+from webapp.models import SavedMessage, utcnow
+from webapp.settings import TEST_SENT, set_setting
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
 
@@ -13,16 +12,10 @@ PHONES = ["79243555100", "79243555101", "79243555102"]
 def running_campaign(app, admin) -> int:
     with app.app_context():
         contact_list = make_list(PHONES, [{"Имя": "Анна"}] * 3)
-        campaign = service.create_campaign(
-            db.session,
-            {"name": "Акция", "list_id": contact_list.id, "template": "Привет, {{ Имя }}"},
-            defaults=sending_defaults(),
-        )
-        service.start_campaign(db.session, campaign.id)
-        db.session.commit()
-        mark_recipients(campaign.id, PHONES[:2], "sent", sent_at=utcnow())
-        mark_recipients(campaign.id, PHONES[2:], "failed", error="bad number")
-        return campaign.id
+        campaign_id = make_campaign(contact_list.id, "Привет, {{ Имя }}", name="Акция", start=True)
+        mark_recipients(campaign_id, PHONES[:2], "sent", sent_at=utcnow())
+        mark_recipients(campaign_id, PHONES[2:], "failed", error="bad number")
+        return campaign_id
 
 
 def test_dashboard_shows_running_campaigns_todays_totals_and_the_chart(app, admin, admin_client):
@@ -64,7 +57,7 @@ def test_saved_messages_start_campaigns(admin_client, app):
         "/saved-messages/new", data={"name": "Напоминание", "body": "Ждём вас, {{ Имя }}"}
     )
     with app.app_context():
-        saved = db.session.scalar(db.select(MessageTemplate))
+        saved = db.session.scalar(db.select(SavedMessage))
         assert saved.body == "Ждём вас, {{ Имя }}"
     compose = admin_client.get(f"/campaigns/new?template_id={saved.id}").get_data(as_text=True)
     assert "Ждём вас, {{ Имя }}</textarea>" in compose
@@ -72,11 +65,11 @@ def test_saved_messages_start_campaigns(admin_client, app):
     assert "Новое" in admin_client.get("/saved-messages/").get_data(as_text=True)
     admin_client.post(f"/saved-messages/{saved.id}/delete")
     with app.app_context():
-        assert db.session.query(MessageTemplate).count() == 0
+        assert db.session.query(SavedMessage).count() == 0
 
 
 def test_saving_needs_a_name_and_a_text(admin_client, app):
     response = admin_client.post("/saved-messages/new", data={"name": "", "body": "x"})
     assert response.status_code == 400
     with app.app_context():
-        assert db.session.query(MessageTemplate).count() == 0
+        assert db.session.query(SavedMessage).count() == 0

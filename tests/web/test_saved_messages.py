@@ -6,7 +6,7 @@ import re
 import pytest
 
 from webapp.extensions import db
-from webapp.models import MessageTemplate
+from webapp.models import SavedMessage
 
 from ..factories import make_list
 
@@ -41,9 +41,7 @@ def test_the_posted_message_is_offered_under_the_campaign_name_and_saved(
     saved = admin_client.post("/saved-messages/new", data={"name": "Пятница", "body": TEXT})
     assert saved.status_code == 302
     with app.app_context():
-        assert db.session.query(MessageTemplate.name, MessageTemplate.body).all() == [
-            ("Пятница", TEXT)
-        ]
+        assert db.session.query(SavedMessage.name, SavedMessage.body).all() == [("Пятница", TEXT)]
 
 
 def test_a_message_in_the_url_is_not_taken(admin_client):

@@ -4,9 +4,9 @@ import pytest
 
 from tests.conftest import MEMBER_EMAIL, PASSWORD, sign_in
 from webapp import create_app
-from webapp.config import DEFAULT_BASE_URL
 from webapp.extensions import db
 from webapp.models import User
+from webapp.sending.telefon_ip import DEFAULT_BASE_URL
 from webapp.settings import gateway_settings, get_setting, sending_defaults, set_setting
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, g, request
+from flask_babel import gettext as _
 
 from ..accounts import user_for_api_key
 from ..errors import json_error
 from ..extensions import csrf, db
-from . import openapi
+from ..i18n import UserError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -19,13 +20,22 @@ def authenticate():
     """Every endpoint but health and the API description needs ``Authorization: Bearer <key>``."""
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    scheme, __, key = request.headers.get("Authorization", "").partition(" ")
     user = user_for_api_key(key.strip()) if scheme.lower() == "bearer" and key.strip() else None
     if user is None:
-        return json_error(401, "Missing or invalid API key: send 'Authorization: Bearer <key>'.")
+        return json_error(401, _("Missing or invalid API key: send 'Authorization: Bearer <key>'."))
     db.session.commit()  # the key's last use, when it changed
     g.api_user = user
     return None
+
+
+@bp.errorhandler(UserError)
+def refused(error: UserError):
+    """Every refusal the domain raises, as ``{"error": ..., **details}`` with its status."""
+    db.session.rollback()  # a refused request writes nothing, whatever it began
+    field = error.details.get("field")
+    message = error.text()
+    return json_error(error.status, f"{field}: {message}" if field else message, **error.details)
 
 
 @bp.get("/health")
@@ -49,5 +59,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-# The endpoint modules register their routes on ``bp`` when imported.
-from . import audit, campaigns, lists  # noqa: E402, F401
+# The endpoint modules register their routes on ``bp`` when imported; the description after them.
+from . import audit, campaigns, lists, openapi  # noqa: E402, F401

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import g, request
+from flask_babel import gettext as _
 
-from ..audit import ACTIONS, TARGETS, details, events_query
+from ..audit import ACTIONS, details, events_query
 from ..models import AuditEvent
-from . import bp, openapi
+from . import bp
 from .helpers import ApiError, paged
 
 
@@ -28,10 +29,13 @@ def event_json(event: AuditEvent) -> dict:
 @bp.get("/audit")
 def audit_events():
     if not g.api_user.is_admin:
-        raise ApiError(403, "The audit trail is for administrators.")
+        raise ApiError(403, _("The audit trail is for administrators."))
     action = request.args.get("action") or None
     if action is not None and action not in ACTIONS:
-        raise ApiError(400, f"'action' must be one of: {', '.join(ACTIONS)}.")
+        raise ApiError(
+            400,
+            _("'%(name)s' must be one of: %(choices)s.", name="action", choices=", ".join(ACTIONS)),
+        )
     query = events_query(
         action=action,
         actor=request.args.get("actor"),
@@ -51,53 +55,10 @@ def _time_arg(name: str) -> datetime | None:
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ApiError(
-            400, f"'{name}' must be an ISO 8601 time, like 2026-12-01T09:00:00+03:00."
-        ) from None
-
-
-openapi.SCHEMAS["AuditEvent"] = {
-    "type": "object",
-    "required": ["at", "actor", "ip", "action", "object", "detail"],
-    "properties": {
-        "at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string", "nullable": True, "description": "e-mail; null: command line"},
-        "actor_id": {"type": "integer", "nullable": True},
-        "ip": {"type": "string", "nullable": True},
-        "action": {"type": "string", "enum": list(ACTIONS)},
-        "object": {
-            "type": "object",
-            "nullable": True,
-            "properties": {
-                "type": {"type": "string", "enum": list(TARGETS)},
-                "id": {"type": "string", "nullable": True},
-            },
-        },
-        "detail": {"type": "object", "additionalProperties": True},
-    },
-}
-openapi.PATHS["/audit"] = {
-    "get": {
-        "summary": "Who did what, when and from where, newest first (administrators only)",
-        "parameters": [
-            *openapi.PAGE_PARAMETERS,
-            {"name": "actor", "in": "query", "schema": {"type": "string", "format": "email"}},
-            {"name": "action", "in": "query", "schema": {"type": "string", "enum": list(ACTIONS)}},
-            *(
-                {
-                    "name": name,
-                    "in": "query",
-                    "description": description,
-                    "schema": {"type": "string", "format": "date-time"},
-                }
-                for name, description in (
-                    ("since", "Events at or after this time (UTC when no zone is given)"),
-                    ("until", "Events before this time"),
-                )
+            400,
+            _(
+                "'%(name)s' must be an ISO 8601 time, like %(example)s.",
+                name=name,
+                example="2026-12-01T09:00:00+03:00",
             ),
-        ],
-        "responses": {
-            "200": openapi.paged_response("#/components/schemas/AuditEvent"),
-            **openapi.errors(400, 401, 403),
-        },
-    }
-}
+        ) from None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 from werkzeug.exceptions import HTTPException
 
@@ -25,10 +26,10 @@ class ApiError(HTTPException):
 def json_body() -> dict:
     """The request's JSON object, or a clear 400/415 when it is not one."""
     if not request.is_json:
-        raise ApiError(415, "Send a JSON body with 'Content-Type: application/json'.")
+        raise ApiError(415, _("Send a JSON body with 'Content-Type: application/json'."))
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "The body is not a JSON object.")
+        raise ApiError(400, _("The body is not a JSON object."))
     return body
 
 
@@ -38,9 +39,11 @@ def page_args() -> tuple[int, int]:
     try:
         per_page = int(request.args.get("per_page", 50))
     except ValueError:
-        raise ApiError(400, "'per_page' must be a whole number.") from None
+        raise ApiError(400, _("'per_page' must be a whole number.")) from None
     if not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(400, f"'per_page' must be between 1 and {MAX_PER_PAGE}.")
+        raise ApiError(
+            400, _("'per_page' must be between 1 and %(maximum)s.", maximum=MAX_PER_PAGE)
+        )
     return page, per_page
 
 

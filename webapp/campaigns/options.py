@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..i18n import N_
+from ..i18n import N_, UserError
 from ..sending.pacing import DEFAULT_TIMEZONE, SendWindow
 
 OPTION_NAMES = (
@@ -33,14 +33,15 @@ BUILT_IN_DEFAULTS: dict[str, Any] = {
 }
 
 
-class OptionsError(ValueError):
+class OptionsError(UserError, ValueError):
     """An option that cannot be used; ``message`` is an untranslated text for people."""
 
     def __init__(self, field: str, message: str, **params: object) -> None:
-        super().__init__(f"{field}: {message % params if params else message}")
+        super().__init__(message, params, field=field)
         self.field = field
-        self.message = message
-        self.params = params
+
+    def __str__(self) -> str:
+        return f"{self.field}: {super().__str__()}"
 
 
 @dataclass(frozen=True)

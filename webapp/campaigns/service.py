@@ -18,16 +18,24 @@ from sqlalchemy import Select, case, delete, exists, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from ..contacts import InvalidPhoneError, normalize_phone
-from ..i18n import N_
+from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
 from .eta import estimate_finish
 from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
 from .rendering import parse_template, render_for_contact
+from .statuses import (
+    ALLOWED_FROM,
+    COUNTED,
+    LIVE,
+    RETRYABLE,
+    CampaignStatus,
+    RecipientStatus,
+    can,
+)
 
-STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
-COUNTED_STATUSES = ("pending", "sent", "failed", "unknown", "skipped")
-RETRYABLE = ("failed", "unknown")
+STATUSES = tuple(CampaignStatus)
+COUNTED_STATUSES = COUNTED
 NAME_MAX_LENGTH = 200
 MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot even be looked up
 
@@ -82,21 +90,8 @@ RETRY_UNKNOWN_UNCONFIRMED = N_(
 )
 
 
-class CampaignError(Exception):
-    """A refused request: ``message % params`` (an ``N_`` text) says why; ``status`` as in HTTP.
-
-    ``details`` go into the API's error body as they are (``field``, ``known_columns``...).
-    """
-
-    status = 422
-
-    def __init__(
-        self, message: str, params: Mapping[str, Any] | None = None, **details: Any
-    ) -> None:
-        self.message = message
-        self.params = dict(params or {})
-        self.details = details
-        super().__init__(message % self.params if self.params else message)
+class CampaignError(UserError):
+    """A refused request about a campaign: ``message % params`` says why."""
 
 
 class CampaignNotFound(CampaignError):
@@ -171,7 +166,7 @@ def create_campaign(
         list_id=contact_list.id,
         template=template.text,
         options_json=_options_json(values, defaults),
-        status="draft",
+        status=CampaignStatus.DRAFT,
         created_by_id=created_by_id,
     )
     session.add(campaign)
@@ -182,10 +177,10 @@ def create_campaign(
 def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, Any]) -> Campaign:
     """Edit a draft, or a paused campaign's sending options; keys absent stay as they are."""
     campaign = get_campaign(session, campaign_id)
-    if campaign.status not in ("draft", "paused"):
+    if not can(campaign, "edit"):
         raise CampaignConflict(EDIT_REFUSED)
     values: dict[str, Any] = {}
-    if campaign.status == "paused":
+    if campaign.status == CampaignStatus.PAUSED:
         for key in ("name", "list_id", "template"):
             # Sending back the campaign as read, with only the options changed, is fine.
             if key in changes and changes[key] != getattr(campaign, key):
@@ -219,7 +214,7 @@ def duplicate_campaign(
         list_id=original.list_id,
         template=original.template,
         options_json=original.options_json,
-        status="draft",
+        status=CampaignStatus.DRAFT,
         created_by_id=created_by_id,
     )
     session.add(copy)
@@ -230,7 +225,9 @@ def duplicate_campaign(
 def delete_draft(session: Session, campaign_id: int) -> None:
     """Delete a campaign that was never started; others keep their results (409)."""
     result = session.execute(
-        delete(Campaign).where(Campaign.id == campaign_id, Campaign.status == "draft")
+        delete(Campaign).where(
+            Campaign.id == campaign_id, Campaign.status.in_(ALLOWED_FROM["delete"])
+        )
     )
     if result.rowcount == 0:
         get_campaign(session, campaign_id)  # a 404 when it does not exist at all
@@ -241,12 +238,14 @@ def start_campaign(session: Session, campaign_id: int, now: datetime | None = No
     """Draft → running (scheduled when ``start_at`` is ahead), with one recipient per contact."""
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
-    if campaign.status != "draft":
+    if not can(campaign, "start"):
         raise CampaignConflict(START_REFUSED)
     _parsed_template(campaign.template, campaign.contact_list)
     if not session.scalar(select(exists().where(Contact.list_id == campaign.list_id))):
         raise CampaignError(EMPTY_LIST, field="list_id")
-    _transition(session, campaign_id, ("draft",), START_REFUSED, **_starting(campaign, now))
+    _transition(
+        session, campaign_id, ALLOWED_FROM["start"], START_REFUSED, **_starting(campaign, now)
+    )
     _materialize_recipients(session, campaign_id, campaign.list_id)
     return get_campaign(session, campaign_id)
 
@@ -256,9 +255,9 @@ def pause_campaign(session: Session, campaign_id: int) -> Campaign:
     _transition(
         session,
         campaign_id,
-        ("running", "scheduled"),
+        ALLOWED_FROM["pause"],
         PAUSE_REFUSED,
-        status="paused",
+        status=CampaignStatus.PAUSED,
         pause_code="user",
         pause_detail=None,
     )
@@ -271,7 +270,7 @@ def resume_campaign(session: Session, campaign_id: int, now: datetime | None = N
     _transition(
         session,
         campaign_id,
-        ("paused",),
+        ALLOWED_FROM["resume"],
         RESUME_REFUSED,
         **_starting(get_campaign(session, campaign_id), now),
         pause_code=None,
@@ -286,14 +285,16 @@ def cancel_campaign(session: Session, campaign_id: int, now: datetime | None = N
     _transition(
         session,
         campaign_id,
-        ("draft", "scheduled", "running", "paused"),
+        ALLOWED_FROM["cancel"],
         CANCEL_REFUSED,
-        status="cancelled",
+        status=CampaignStatus.CANCELLED,
         finished_at=now,
         pause_code=None,
         pause_detail=None,
     )
-    _move_recipients(session, campaign_id, "pending", "skipped", now, error=CANCELLED)
+    _move_recipients(
+        session, campaign_id, RecipientStatus.PENDING, RecipientStatus.SKIPPED, now, error=CANCELLED
+    )
     return get_campaign(session, campaign_id)
 
 
@@ -313,7 +314,7 @@ def retry_campaign(
     now = now or utcnow()
     statuses = _retry_statuses(statuses)
     campaign = get_campaign(session, campaign_id)
-    if campaign.status not in ("completed", "paused"):
+    if not can(campaign, "retry"):
         raise CampaignConflict(RETRY_REFUSED)
     if not any(getattr(campaign, f"count_{status}") for status in statuses):
         raise CampaignConflict(NOTHING_TO_RETRY)
@@ -322,14 +323,23 @@ def retry_campaign(
     _transition(
         session,
         campaign_id,
-        ("completed", "paused"),
+        ALLOWED_FROM["retry"],
         RETRY_REFUSED,
-        status=case((Campaign.status == "completed", "running"), else_=Campaign.status),
+        status=case(
+            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
+            else_=Campaign.status,
+        ),
         finished_at=None,
     )
     for status in statuses:
         _move_recipients(
-            session, campaign_id, status, "pending", now, error=None, next_attempt_at=None
+            session,
+            campaign_id,
+            status,
+            RecipientStatus.PENDING,
+            now,
+            error=None,
+            next_attempt_at=None,
         )
     return get_campaign(session, campaign_id)
 
@@ -391,7 +401,7 @@ def counts(campaign: Campaign) -> dict[str, int]:
 
 def campaign_eta(campaign: Campaign, now: datetime | None = None) -> datetime | None:
     """When a running or scheduled campaign likely sends its last message; else None."""
-    if campaign.status not in ("running", "scheduled"):
+    if campaign.status not in LIVE:
         return None
     return estimate_finish(campaign_options(campaign), campaign.count_pending, now or utcnow())
 
@@ -400,9 +410,9 @@ def _starting(campaign: Campaign, now: datetime) -> dict[str, Any]:
     """Running, or scheduled while ``start_at`` is ahead; the sender sets started_at then."""
     start_at = campaign_options(campaign).start_at
     if start_at is not None and start_at > now:
-        return {"status": "scheduled"}
+        return {"status": CampaignStatus.SCHEDULED}
     return {
-        "status": "running",
+        "status": CampaignStatus.RUNNING,
         "started_at": func.coalesce(Campaign.started_at, literal(now, UTCDateTime())),
     }
 
@@ -490,8 +500,8 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
         .where(Campaign.id == campaign_id)
         .values(
             count_total=sum(by_status.values()),
-            count_pending=by_status.get("pending", 0),
-            count_skipped=by_status.get("skipped", 0),
+            count_pending=by_status.get(RecipientStatus.PENDING, 0),
+            count_skipped=by_status.get(RecipientStatus.SKIPPED, 0),
         )
         .execution_options(synchronize_session=False)
     )

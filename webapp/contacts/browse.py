@@ -9,11 +9,17 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import N_, UserError
 from ..models import Campaign, Contact, ContactList, ImportReject
 
 
-class ListInUseError(Exception):
+class ListInUseError(UserError):
     """Campaigns still refer to the list, so deleting it would lose their results."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(N_("This list is used by campaigns: delete or keep them first."))
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def list_rejects(session: Session, list_id: int, *, limit: int, offset: int) -> 
 def delete_list(session: Session, contact_list: ContactList) -> None:
     """Delete the list with its contacts and rejects; refused while campaigns use it."""
     if session.scalar(select(Campaign.id).where(Campaign.list_id == contact_list.id).limit(1)):
-        raise ListInUseError(contact_list.id)
+        raise ListInUseError()
     for table in (Contact, ImportReject):
         session.execute(delete(table).where(table.list_id == contact_list.id))
     session.delete(contact_list)

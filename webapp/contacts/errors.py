@@ -1,12 +1,11 @@
-"""The one exception a bad upload raises, carrying a translatable message and an HTTP-ish status."""
+"""The one exception a bad upload raises, carrying a translatable message and an HTTP status."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from ..i18n import UserError
 
 
-class ImportFileError(Exception):
+class ImportFileError(UserError):
     """The file cannot be imported: `message` is an N_() text with %(name)s placeholders.
 
     `status` follows HTTP: 415 the file is not a readable spreadsheet or text; 422 it was read
@@ -14,13 +13,7 @@ class ImportFileError(Exception):
     text could not be split into a table (rows wider than the header, a quote left open).
     """
 
-    def __init__(
-        self, message: str, params: Mapping[str, Any] | None = None, status: int = 400
-    ) -> None:
-        self.message = message
-        self.params = dict(params or {})
-        self.status = status
-        super().__init__(message % self.params if self.params else message)
+    status = 400
 
 
 class InvalidPhoneError(ValueError):

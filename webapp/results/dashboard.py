@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..campaigns.statuses import CampaignStatus, RecipientStatus
 from ..models import Campaign, ContactList, OutcomeTally
 
-ACTIVE_STATUSES = ("running", "scheduled", "paused")
-OUTCOMES = ("sent", "failed", "unknown")
+ACTIVE_STATUSES = (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
+OUTCOMES = (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.UNKNOWN)
 CHART_DAYS = 14
 CHART_HOURS = 24
 
@@ -44,7 +45,10 @@ class FirstSteps:
 def first_steps(session: Session, *, gateway_connected: bool, test_sent: bool) -> FirstSteps:
     """The first-steps checklist; what only the settings know is passed in."""
     draft_id = session.scalar(
-        select(Campaign.id).where(Campaign.status == "draft").order_by(Campaign.id.desc()).limit(1)
+        select(Campaign.id)
+        .where(Campaign.status == CampaignStatus.DRAFT)
+        .order_by(Campaign.id.desc())
+        .limit(1)
     )
     return FirstSteps(
         gateway_connected=gateway_connected,

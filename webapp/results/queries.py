@@ -21,19 +21,22 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Select, String, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from ..campaigns.service import COUNTED_STATUSES
+from ..campaigns.statuses import COUNTED, RecipientStatus
 from ..models import Campaign, Contact, Recipient
 
-RESULT_STATUSES = COUNTED_STATUSES
+RESULT_STATUSES = COUNTED
 # A recipient in "sending" is between its claim and the gateway's answer; people see it as
 # pending, as ``count_pending`` does.
-_STORED_STATUSES = {"pending": ("pending", "sending")}
+_STORED_STATUSES = {RecipientStatus.PENDING: (RecipientStatus.PENDING, RecipientStatus.SENDING)}
 
 
 _RESULT_COLUMNS = (
     Recipient.id,
     Recipient.phone,
-    case((Recipient.status == "sending", "pending"), else_=Recipient.status),
+    case(
+        (Recipient.status == RecipientStatus.SENDING, RecipientStatus.PENDING),
+        else_=Recipient.status,
+    ),
     Recipient.message,
     Recipient.message_id,
     Recipient.gateway_status,

@@ -11,7 +11,7 @@ from .telefon_ip import TelefonIpClient
 
 
 def init_app(app: Flask) -> None:
-    # One sandbox per process, so what it "sent" can be shown on the sandbox page.
+    # One sandbox per process: every gateway built for it shares what it "sent" and its state.
     app.extensions["sandbox"] = SandboxState(
         config=SandboxConfig(
             latency_min_s=app.config["SANDBOX_LATENCY_MIN_S"],

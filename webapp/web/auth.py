@@ -86,12 +86,12 @@ def _check_sign_in(email: str, password: str) -> tuple[User | None, int]:
     try:
         user = sign_in(email, password, request.remote_addr or "", _throttle_policy())
     except SignInThrottled as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return None, 429
     except AccountError as error:
         audit("sign_in_failed", email=email)
         db.session.commit()  # keep the failure: it counts towards throttling
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return None, 401
     return user, 200
 
@@ -144,7 +144,7 @@ def _create_first_admin(form: SetupForm) -> Response | None:
         audit("user_created", ("user", user), user_facts(user), user=user)
         db.session.commit()
     except AccountError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return None
     except IntegrityError:  # another setup, maybe in another process, got there first
         db.session.rollback()

@@ -20,16 +20,19 @@ from flask_babel import format_datetime, format_decimal, get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.eta import estimate_finish, expected_gap_s
 from ..campaigns.options import OptionsError, parse_options
 from ..campaigns.rendering import parse_template
+from ..campaigns.statuses import can
 from ..contacts.browse import list_columns
+from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
-from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
+from ..models import Campaign, ContactList, SavedMessage, User, utcnow
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
@@ -41,27 +44,30 @@ from .audit import audit
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 PREVIEW_PER_PAGE = 20
 RESULTS_PER_PAGE = 50
+INDEX_LIMIT = 500
 
 
-def refusal(error: service.CampaignError) -> str:
-    """A refused action in words, in the reader's language."""
-    return _(error.message, **error.params)
+@bp.errorhandler(service.CampaignError)
+def refused(error: service.CampaignError):
+    """A refused action: its reason flashed on the campaign's page; a missing campaign is a 404."""
+    if isinstance(error, service.CampaignNotFound):
+        return handle_http_error(NotFound())
+    db.session.rollback()  # a refused action writes nothing, whatever it began
+    flash(error.text(), "error")
+    return redirect(url_for("campaigns.detail", campaign_id=request.view_args["campaign_id"]))
 
 
 def load(campaign_id: int) -> Campaign:
-    try:
-        return service.get_campaign(db.session, campaign_id)
-    except service.CampaignNotFound:
-        abort(404)
+    return service.get_campaign(db.session, campaign_id)
 
 
 @bp.get("/")
 def index():
     campaigns = db.session.execute(
-        select(Campaign, User.email)
+        service.campaigns_query()
+        .add_columns(User.email)
         .outerjoin(User, User.id == Campaign.created_by_id)
-        .order_by(Campaign.id.desc())
-        .limit(500)
+        .limit(INDEX_LIMIT)
     ).all()
     return render_template("campaigns/index.html", campaigns=campaigns)
 
@@ -69,7 +75,7 @@ def index():
 def compose_page(campaign: Campaign | None, values: dict, status: int = 200):
     lists = db.session.scalars(select(ContactList).order_by(ContactList.id.desc())).all()
     columns = {item.id: list_columns(item) for item in lists}
-    saved = db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)).all()
+    saved = db.session.scalars(select(SavedMessage).order_by(SavedMessage.name)).all()
     page = render_template(
         "campaigns/compose.html",
         campaign=campaign,
@@ -86,7 +92,7 @@ def compose_page(campaign: Campaign | None, values: dict, status: int = 200):
 def new():
     if request.method == "GET":
         values = {"list_id": request.args.get("list_id", type=parse_id), "name": "", "template": ""}
-        saved = db.session.get(MessageTemplate, request.args.get("template_id", 0, type=parse_id))
+        saved = db.session.get(SavedMessage, request.args.get("template_id", 0, type=parse_id))
         if saved is not None:
             values.update(name=saved.name, template=saved.body)
         return compose_page(None, values)
@@ -96,7 +102,7 @@ def new():
             db.session, values, defaults=sending_defaults(), created_by_id=current_user.id
         )
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return compose_page(None, values, 422)
     db.session.commit()
     return redirect(url_for("campaigns.preview", campaign_id=campaign.id))
@@ -120,7 +126,7 @@ def edit(campaign_id: int):
     try:
         service.update_campaign(db.session, campaign_id, values)
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return compose_page(campaign, values, error.status)
     db.session.commit()
     return redirect(url_for("campaigns.preview", campaign_id=campaign_id))
@@ -140,7 +146,7 @@ def check():
         try:
             parse_template(template, contact_list)
         except TemplateError as error:
-            problem = _(error.message, **error.params)
+            problem = error.text()
     return render_template("campaigns/_check.html", problem=problem)
 
 
@@ -155,7 +161,7 @@ def preview(campaign_id: int):
             db.session, campaign_id, limit=PREVIEW_PER_PAGE, offset=(page - 1) * PREVIEW_PER_PAGE
         )
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return redirect(url_for("campaigns.edit", campaign_id=campaign_id))
     return render_template(
         "campaigns/preview.html",
@@ -194,12 +200,10 @@ def estimate(campaign_id: int):
             forms.sending_options(request.form), json.loads(campaign.options_json)
         )
     except OptionsError as error:
-        return render_template(
-            "campaigns/_estimate.html", text=None, problem=_(error.message, **error.params)
-        )
+        return render_template("campaigns/_estimate.html", text=None, problem=error.text())
     pending = (
         campaign.count_pending
-        if campaign.status != "draft"
+        if not can(campaign, "start")
         else campaign.contact_list.contact_count
     )
     return render_template(
@@ -268,7 +272,7 @@ def test_send(campaign_id: int):
             current_app.config["PHONE_DEFAULT_REGION"],
         )
     except service.CampaignError as error:
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return redirect(url_for("campaigns.launch", campaign_id=campaign_id))
     gateway = build_gateway(current_app)
     try:
@@ -296,7 +300,7 @@ def start(campaign_id: int):
         service.start_campaign(db.session, campaign_id)
     except service.CampaignError as error:
         db.session.rollback()
-        flash(refusal(error), "error")
+        flash(error.text(), "error")
         return options_page(load(campaign_id), error.status)
     audit("campaign_started", ("campaign", campaign_id))
     db.session.commit()
@@ -343,28 +347,18 @@ ACTIONS = {
 
 @bp.post("/<int:campaign_id>/<any(pause, resume, cancel):action>")
 def act(campaign_id: int, action: str):
-    try:
-        ACTIONS[action](db.session, campaign_id)
-    except service.CampaignError as error:
-        flash(refusal(error), "error")
-    else:
-        audit(CAMPAIGN_ACTIONS[action], ("campaign", campaign_id))
-        db.session.commit()
+    ACTIONS[action](db.session, campaign_id)
+    audit(CAMPAIGN_ACTIONS[action], ("campaign", campaign_id))
+    db.session.commit()
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 
 @bp.post("/<int:campaign_id>/duplicate")
 def duplicate(campaign_id: int):
     """A new draft from this campaign, to send the same message again or to another list."""
-    try:
-        copy = service.duplicate_campaign(
-            db.session,
-            campaign_id,
-            name_suffix=_(service.COPY_SUFFIX),
-            created_by_id=current_user.id,
-        )
-    except service.CampaignNotFound:
-        abort(404)
+    copy = service.duplicate_campaign(
+        db.session, campaign_id, name_suffix=_(service.COPY_SUFFIX), created_by_id=current_user.id
+    )
     db.session.commit()
     flash(_("A copy is ready to edit."), "success")
     return redirect(url_for("campaigns.edit", campaign_id=copy.id))
@@ -372,13 +366,7 @@ def duplicate(campaign_id: int):
 
 @bp.post("/<int:campaign_id>/delete")
 def delete(campaign_id: int):
-    try:
-        service.delete_draft(db.session, campaign_id)
-    except service.CampaignNotFound:
-        abort(404)
-    except service.CampaignError as error:
-        flash(refusal(error), "error")
-        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    service.delete_draft(db.session, campaign_id)
     db.session.commit()
     flash(_("The draft is deleted."), "success")
     return redirect(url_for("campaigns.index"))
@@ -393,12 +381,9 @@ def retry(campaign_id: int):
         )
     except service.RetryNeedsConfirmation:
         return redirect(url_for("campaigns.retry_unknown", campaign_id=campaign_id))
-    except service.CampaignError as error:
-        flash(refusal(error), "error")
-    else:
-        audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
-        db.session.commit()
-        flash(_("The chosen recipients are queued again."), "success")
+    audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
+    db.session.commit()
+    flash(_("The chosen recipients are queued again."), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 

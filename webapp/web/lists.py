@@ -7,7 +7,6 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -23,6 +22,7 @@ from flask_login import current_user
 from .. import contacts
 from ..audit import list_facts
 from ..contacts import ImportFileError
+from ..edge import get_or_404, import_upload
 from ..extensions import db
 from ..models import ContactList
 from ..uploads import UploadStore
@@ -37,10 +37,6 @@ FIRST_REJECTS = 10
 
 def uploads() -> UploadStore:
     return UploadStore(Path(current_app.instance_path) / "uploads")
-
-
-def import_error_text(error: ImportFileError) -> str:
-    return _(error.message, **error.params)
 
 
 @bp.get("/")
@@ -78,29 +74,28 @@ def mapping(upload_id: str):
         preview = contacts.preview_file(upload.path, upload.filename, sheet=sheet)
     except ImportFileError as error:
         store.discard(upload)
-        return upload_failed(upload.filename, import_error_text(error), error.status)
+        return upload_failed(upload.filename, error.text(), error.status)
     if request.method == "GET" or "change_sheet" in request.form:
         default_name = Path(upload.filename).stem
         return render_template(
             "lists/map.html", upload=upload, preview=preview, default_name=default_name
         )
-    name = request.form.get("name", "").strip()[:200] or Path(upload.filename).stem
+    name = request.form.get("name", "")
     try:
-        report = contacts.import_contacts(
-            db.session.connection(),
+        report = import_upload(
             upload.path,
             upload.filename,
             name=name,
-            phone_column=request.form.get("phone_column") or None,
+            phone_column=request.form.get("phone_column"),
             sheet=preview.sheet,
-            region=current_app.config["PHONE_DEFAULT_REGION"],
             created_by_id=current_user.id,
         )
     except ImportFileError as error:
         db.session.rollback()
-        flash(import_error_text(error), "error")
+        flash(error.text(), "error")
+        default_name = name.strip() or Path(upload.filename).stem
         return render_template(
-            "lists/map.html", upload=upload, preview=preview, default_name=name
+            "lists/map.html", upload=upload, preview=preview, default_name=default_name
         ), error.status
     db.session.commit()
     store.discard(upload)
@@ -115,16 +110,9 @@ def mapping(upload_id: str):
     return redirect(url_for("lists.detail", list_id=report.list_id))
 
 
-def get_list(list_id: int) -> ContactList:
-    contact_list = db.session.get(ContactList, list_id)
-    if contact_list is None:
-        abort(404)
-    return contact_list
-
-
 @bp.get("/<int:list_id>")
 def detail(list_id: int):
-    contact_list = get_list(list_id)
+    contact_list = get_or_404(ContactList, list_id)
     query = request.args.get("q", "").strip()
     page = page_arg()
     found = contacts.search_contacts(
@@ -146,7 +134,7 @@ def detail(list_id: int):
 
 @bp.get("/<int:list_id>/rejects.csv")
 def rejects_csv(list_id: int):
-    contact_list = get_list(list_id)
+    contact_list = get_or_404(ContactList, list_id)
     filename = f"rejects-{contact_list.id}.csv"
 
     def chunks():  # the connection is taken while streaming: the view's is closed by then
@@ -161,7 +149,7 @@ def rejects_csv(list_id: int):
 
 @bp.post("/<int:list_id>/delete")
 def delete(list_id: int):
-    contact_list = get_list(list_id)
+    contact_list = get_or_404(ContactList, list_id)
     try:
         contacts.delete_list(db.session, contact_list)
     except contacts.ListInUseError:

@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import contacts
-from ..contacts import ImportFileError, InvalidPhoneError
+from ..contacts import ImportFileError
+from ..edge import normalize_opt_outs
 from ..extensions import db
 from ..models import OptOut
 from ..uploads import temporary_upload
@@ -45,17 +46,10 @@ def add():
     raw_numbers = [
         n.strip() for n in request.form.get("phones", "").replace(",", "\n").splitlines()
     ]
-    region = current_app.config["PHONE_DEFAULT_REGION"]
-    phones, invalid = [], []
-    for raw in filter(None, raw_numbers):
-        try:
-            phones.append(contacts.normalize_phone(raw, region))
-        except InvalidPhoneError as error:
-            invalid.append(f"{raw} ({_(error.reason)})")
+    phones, invalid = normalize_opt_outs(list(filter(None, raw_numbers)))
     if invalid:
-        flash(
-            _("Not added, these numbers are not valid: %(list)s", list="; ".join(invalid)), "error"
-        )
+        described = "; ".join(f"{raw} ({_(reason)})" for raw, reason in invalid)
+        flash(_("Not added, these numbers are not valid: %(list)s", list=described), "error")
         return redirect(url_for("optouts.index"))
     if not phones:
         flash(_("Type at least one number."), "error")
@@ -85,7 +79,7 @@ def import_file():
             )
         except ImportFileError as error:
             db.session.rollback()
-            flash(_(error.message, **error.params), "error")
+            flash(error.text(), "error")
             return redirect(url_for("optouts.index"))
     audit("opt_outs_added", ("opt_out", None), {"added": report.added, "file": file.filename})
     db.session.commit()

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..edge import get_or_404
 from ..extensions import db
-from ..models import MessageTemplate
+from ..models import SavedMessage
 
 bp = Blueprint("saved", __name__, url_prefix="/saved-messages")
 NAME_MAX_LENGTH = 200
 
 
-def get_saved(saved_id: int) -> MessageTemplate:
-    saved = db.session.get(MessageTemplate, saved_id)
-    if saved is None:
-        abort(404)
-    return saved
-
-
 @bp.get("/")
 def index():
-    saved = db.session.scalars(select(MessageTemplate).order_by(MessageTemplate.name)).all()
+    saved = db.session.scalars(select(SavedMessage).order_by(SavedMessage.name)).all()
     return render_template("saved/index.html", saved=saved)
 
 
@@ -46,7 +40,7 @@ def new():
         return render_template(
             "saved/edit.html", saved=None, body=request.form.get("body", "")
         ), 400
-    db.session.add(MessageTemplate(name=values[0], body=values[1], created_by_id=current_user.id))
+    db.session.add(SavedMessage(name=values[0], body=values[1], created_by_id=current_user.id))
     db.session.commit()
     flash(_("Message saved."), "success")
     return redirect(url_for("saved.index"))
@@ -60,7 +54,7 @@ def new_from_campaign():
 
 @bp.route("/<int:saved_id>", methods=["GET", "POST"])
 def edit(saved_id: int):
-    saved = get_saved(saved_id)
+    saved = get_or_404(SavedMessage, saved_id)
     if request.method == "GET":
         return render_template("saved/edit.html", saved=saved, body=saved.body)
     values = form_values()
@@ -76,7 +70,7 @@ def edit(saved_id: int):
 
 @bp.post("/<int:saved_id>/delete")
 def delete(saved_id: int):
-    db.session.delete(get_saved(saved_id))
+    db.session.delete(get_or_404(SavedMessage, saved_id))
     db.session.commit()
     flash(_("Message deleted."), "success")
     return redirect(url_for("saved.index"))

@@ -11,10 +11,10 @@ from .. import logs
 from ..accounts import ROLES, AccountError, create_api_key, create_user, set_password
 from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
-from ..config import DEFAULT_BASE_URL
 from ..extensions import db
 from ..models import ApiKey, User
 from ..security import no_store
+from ..sending.telefon_ip import DEFAULT_BASE_URL
 from ..settings import (
     gateway_settings,
     get_setting,
@@ -120,7 +120,7 @@ def save_defaults():
     try:
         options = parse_options(given, {}).to_dict()
     except OptionsError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return redirect(url_for("settings.index"))
     set_setting("sending_defaults", {name: options[name] for name in given})
     db.session.commit()
@@ -137,7 +137,7 @@ def add_user():
             role=request.form.get("role", "member"),
         )
     except AccountError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return redirect(url_for("settings.index"))
     audit("user_created", ("user", user), user_facts(user))
     db.session.commit()
@@ -177,7 +177,7 @@ def reset_password(user_id: int):
     try:
         set_password(user, request.form.get("password", ""))
     except AccountError as error:
-        flash(_(error.message, **error.params), "error")
+        flash(error.text(), "error")
         return redirect(url_for("settings.index"))
     audit("password_changed", ("user", user.id))
     db.session.commit()
