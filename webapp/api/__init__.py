@@ -50,4 +50,4 @@ def init_app(app: Flask) -> None:
 
 
 # The endpoint modules register their routes on ``bp`` when imported.
-from . import audit, campaigns, lists  # noqa: E402, F401
+from . import audit, campaigns, lists, numbers  # noqa: E402, F401
