@@ -355,6 +355,16 @@ def list_numbers(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     return result
 
 
+def linked_apps(conn: Connection) -> list[dict[str, Any]]:
+    """The numbers with an app id, ``{"id", "label"}``, for choosing a campaign's numbers."""
+    rows = conn.execute(
+        select(numbers.c.app, numbers.c.label)
+        .where(numbers.c.app.is_not(None))
+        .order_by(numbers.c.app)
+    )
+    return [{"id": app, "label": label} for app, label in rows]
+
+
 def history(conn: Connection, key: str, now: datetime) -> list[dict[str, Any]]:
     """The last ``HISTORY_DAYS`` days of a number, oldest first, days without calls included."""
     zone = conn.scalar(select(numbers.c.timezone).where(numbers.c.key == key))

@@ -30,10 +30,11 @@ from ..contacts.browse import list_columns
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
+from ..numbers import linked_apps
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
-from ..settings import TEST_SENT, get_setting, sending_defaults, set_setting
+from ..settings import TEST_SENT, sending_defaults, set_setting
 from ..url_numbers import page_arg, parse_id
 from . import forms
 from .audit import audit
@@ -173,7 +174,7 @@ def options_page(campaign: Campaign, status: int = 200):
         "campaigns/launch.html",
         campaign=campaign,
         options=json.loads(campaign.options_json),
-        apps=get_setting("apps", []),
+        apps=linked_apps(db.session.connection()),
         estimate=estimate_text(
             service.campaign_options(campaign), campaign.contact_list.contact_count
         ),
