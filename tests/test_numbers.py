@@ -3,8 +3,10 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert
 
 from webapp.extensions import db
+from webapp.models import Setting
 from webapp.numbers import (
     WAIT_DAILY_LIMIT,
     WAIT_PAUSED,
@@ -18,6 +20,7 @@ from webapp.numbers import (
     plan_slots,
     save_slots,
     settle,
+    take_slots,
     update_number,
     warmup_limit,
     why_waiting,
@@ -156,3 +159,27 @@ def test_bad_values_are_refused_and_change_nothing(conn, given):
 def test_a_key_that_is_no_app_id_is_refused(conn):
     with pytest.raises(NumberError):
         update_number(conn, "-1", {"paused": True}, NOW)
+
+
+def test_a_claim_takes_slots_within_the_campaigns_own_limit_and_says_why_it_waits(conn):
+    update_number(conn, "1", {"rate_per_minute": 60, "daily_limit": 10}, NOW)
+    update_number(conn, "2", {"paused": True}, NOW)
+
+    taken = take_slots(conn, {1: 2, 2: None}, 5, NOW, horizon_s=60)
+    assert [(s.app, s.at) for s in taken.slots] == [(1, NOW), (1, NOW + timedelta(seconds=1))]
+
+    busy = take_slots(conn, {1: None}, 1, NOW, horizon_s=0.5)
+    assert (busy.slots, busy.waiting, busy.until) == ([], None, NOW + timedelta(seconds=2))
+    paused = take_slots(conn, {2: None}, 1, NOW)
+    assert (paused.waiting, paused.until) == (WAIT_PAUSED, None)
+    update_number(conn, "1", {"daily_limit": 2}, NOW)
+    full = take_slots(conn, {1: None, 2: None}, 1, NOW)
+    assert full.waiting == WAIT_DAILY_LIMIT
+    assert full.until == datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+
+
+def test_numbers_a_campaign_names_are_created_with_the_defaults_from_settings(conn):
+    conn.execute(insert(Setting).values(key="number_defaults", value='{"daily_limit": 50}'))
+    take_slots(conn, {44: None}, 1, NOW)
+    (number,) = [n for n in list_numbers(conn, NOW) if n["app"] == 44]
+    assert (number["daily_limit"], number["sent_today"]) == (50, 0)

@@ -133,14 +133,13 @@ def plan_slots(
     """
     slots: list[Slot] = []
     earliest = max(now, not_before)
-    horizon = now + timedelta(seconds=horizon_s)
     for _ in range(count):
         open_ = [s for s in states if not s.paused and s.room > 0]
         if not open_:
             break
         best = min(open_, key=lambda s: (max(earliest, s.next_free_at or earliest), -s.room))
         at = max(earliest, best.next_free_at or earliest)
-        if at > horizon:
+        if (at - now).total_seconds() > horizon_s:
             break
         slots.append(Slot(best.app, at, best.day))
         best.next_free_at = at + timedelta(seconds=best.interval_s)
@@ -161,6 +160,51 @@ def next_free(states: Sequence[NumberState]) -> datetime | None:
     """The soonest slot of a number that may send today."""
     times = [s.next_free_at for s in states if not s.paused and s.room > 0 and s.next_free_at]
     return min(times, default=None)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What a claim got of its numbers."""
+
+    slots: list[Slot]
+    waiting: str | None = None
+    """``WAIT_PAUSED`` or ``WAIT_DAILY_LIMIT`` when no number may send today."""
+    until: datetime | None = None
+    """When none was free: when to try again (None: once someone resumes a number)."""
+
+
+def take_slots(
+    conn: Connection,
+    caps: Mapping[App, int | None],
+    count: int,
+    now: datetime,
+    *,
+    not_before: datetime | None = None,
+    gap_s: float = 0.0,
+    horizon_s: float = math.inf,
+) -> Taken:
+    """Take up to ``count`` slots of the numbers of ``caps`` in the caller's transaction.
+
+    ``caps`` holds, for each number a campaign may use, how many more it may send today by
+    the campaign's own limit (None: no limit of its own); the stricter limit wins.
+    """
+    states = lock_states(conn, list(caps), now)
+    if len(states) < len(caps):
+        ensure_numbers(conn, caps)
+        states = lock_states(conn, list(caps), now)
+    for state in states:
+        cap = caps.get(state.app)
+        if cap is not None:
+            state.limit = min(state.taken + cap, math.inf if state.limit is None else state.limit)
+    slots = plan_slots(states, count, now, not_before or now, gap_s, horizon_s)
+    save_slots(conn, states, slots)
+    if slots or not count:
+        return Taken(slots)
+    free = next_free(states)
+    if free is not None:
+        return Taken([], until=free)
+    reason, until = why_waiting(states, now)
+    return Taken([], reason, until)
 
 
 def number_defaults(conn: Connection) -> dict[str, Any]:
