@@ -6,13 +6,14 @@ import pytest
 from sqlalchemy import insert
 
 from webapp.extensions import db
-from webapp.models import Setting
+from webapp.models import Campaign, ContactList, Setting
 from webapp.numbers import (
     WAIT_DAILY_LIMIT,
     WAIT_PAUSED,
     NumberError,
     NumberState,
     Settled,
+    capacities,
     ensure_numbers,
     history,
     list_numbers,
@@ -183,3 +184,20 @@ def test_numbers_a_campaign_names_are_created_with_the_defaults_from_settings(co
     take_slots(conn, {44: None}, 1, NOW)
     (number,) = [n for n in list_numbers(conn, NOW) if n["app"] == 44]
     assert (number["daily_limit"], number["sent_today"]) == (50, 0)
+
+
+def test_a_numbers_ceiling_is_shared_with_the_other_running_campaigns(conn, app):
+    update_number(conn, "9", {"rate_per_minute": 60, "daily_limit": 100}, NOW)
+    list_id = conn.execute(
+        insert(ContactList).values(name="l", phone_column="p").returning(ContactList.id)
+    ).scalar_one()
+    for status in ("running", "running", "paused"):
+        conn.execute(
+            insert(Campaign).values(
+                name="x", list_id=list_id, template="t", options_json='{"app": [9, 3]}',
+                status=status,
+            )
+        )
+    (capacity,) = capacities(conn, [9], NOW, campaign_id=None)
+    assert capacity.rate_per_minute == 20  # beside two running campaigns
+    assert capacity.limit_on(TODAY) == 100

@@ -21,13 +21,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, text, update
 
+from .campaigns.eta import NumberCapacity
 from .i18n import N_
-from .models import NumberDay, Setting, WhatsAppNumber
+from .models import Campaign, NumberDay, Setting, WhatsAppNumber
 from .sending.pacing import DEFAULT_TIMEZONE, App
 
 numbers = WhatsAppNumber.__table__
@@ -205,6 +207,33 @@ def take_slots(
         return Taken([], until=free)
     reason, until = why_waiting(states, now)
     return Taken([], reason, until)
+
+
+def capacities(
+    conn: Connection, apps: Sequence[App], now: datetime, campaign_id: int | None = None
+) -> list[NumberCapacity]:
+    """What the numbers of ``apps`` leave a campaign, for its estimate: each number's ceiling
+    shared evenly with the other running campaigns that send from it."""
+    wanted = {number_key(app) for app in apps or (None,)}
+    users: Counter[str] = Counter()
+    for other_id, options_json in conn.execute(
+        select(Campaign.id, Campaign.options_json).where(Campaign.status == "running")
+    ):
+        if other_id != campaign_id:
+            named = json.loads(options_json).get("app")
+            others = named if isinstance(named, list) else [named]
+            users.update({number_key(app) for app in others} & wanted)
+    result = []
+    for row in conn.execute(select(numbers).where(numbers.c.key.in_(wanted))):
+        day = local_day(now, row.timezone)
+        taken = conn.scalar(
+            select(number_days.c.taken).where(
+                number_days.c.key == row.key, number_days.c.day == day
+            )
+        )
+        rate = row.rate_per_minute and row.rate_per_minute / (1 + users[row.key])
+        result.append(NumberCapacity(rate, partial(limit_on, row), taken or 0, row.timezone))
+    return result
 
 
 def number_defaults(conn: Connection) -> dict[str, Any]:
@@ -507,4 +536,3 @@ def _whole(field: str, value: Any, *, optional: bool) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000:
         raise NumberError(field, N_("Enter a whole number above zero."))
     return value
-

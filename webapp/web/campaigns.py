@@ -30,7 +30,7 @@ from ..contacts.browse import list_columns
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
-from ..numbers import linked_apps
+from ..numbers import capacities, linked_apps
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
@@ -176,7 +176,7 @@ def options_page(campaign: Campaign, status: int = 200):
         options=json.loads(campaign.options_json),
         apps=linked_apps(db.session.connection()),
         estimate=estimate_text(
-            service.campaign_options(campaign), campaign.contact_list.contact_count
+            service.campaign_options(campaign), campaign.contact_list.contact_count, campaign.id
         ),
     ), status
 
@@ -204,15 +204,18 @@ def estimate(campaign_id: int):
         else campaign.contact_list.contact_count
     )
     return render_template(
-        "campaigns/_estimate.html", text=estimate_text(options, pending), problem=None
+        "campaigns/_estimate.html",
+        text=estimate_text(options, pending, campaign.id),
+        problem=None,
     )
 
 
-def estimate_text(options, recipients: int) -> str:
+def estimate_text(options, recipients: int, campaign_id: int | None = None) -> str:
     """ "≈ 2 h 10 min for 137 messages (one every 0.6 s on average, random pauses included),
     finishes today at 17:40", in the reader's language and time zone."""
     now = utcnow()
-    finish = estimate_finish(options, recipients, now)
+    numbers = capacities(db.session.connection(), options.apps, now, campaign_id)
+    finish = estimate_finish(options, recipients, now, numbers)
     if finish is None:
         return _("Longer than a year at this pace: raise the rate or the daily limit.")
     local_finish, local_now = finish.astimezone(get_timezone()), now.astimezone(get_timezone())
