@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from .campaigns.eta import NumberCapacity
 from .i18n import N_
@@ -253,17 +253,11 @@ def ensure_numbers(conn: Connection, apps: Iterable[App]) -> None:
     missing = [key for key in wanted if key not in known]
     if missing:
         defaults = number_defaults(conn)
+        # Another transaction may be adding the same number: the first one wins.
         conn.execute(
-            insert(numbers),
+            _ADD_NUMBER,
             [
-                {
-                    "key": key,
-                    "app": wanted[key],
-                    "label": "",
-                    "timezone": DEFAULT_TIMEZONE,
-                    "paused": False,
-                    **defaults,
-                }
+                {"key": key, "app": wanted[key], "timezone": DEFAULT_TIMEZONE, **defaults}
                 for key in missing
             ],
         )
@@ -333,11 +327,13 @@ def settle(conn: Connection, settled: Sequence[Settled], now: datetime) -> None:
     """Count ends of claimed calls on the day each was claimed; refused ones give it back."""
     if not settled:
         return
+    # Numbers are locked before their days, in key order, as claims lock them.
     zones = dict(
         conn.execute(
-            select(numbers.c.key, numbers.c.timezone).where(
-                numbers.c.key.in_({number_key(s.app) for s in settled})
-            )
+            select(numbers.c.key, numbers.c.timezone)
+            .where(numbers.c.key.in_({number_key(s.app) for s in settled}))
+            .order_by(numbers.c.key)
+            .with_for_update()
         ).all()
     )
     counts: dict[str, Counter[tuple[str, date]]] = {
@@ -372,6 +368,11 @@ def pause_number(conn: Connection, app: App, reason: str | None) -> None:
     )
 
 
+_ADD_NUMBER = text(
+    "INSERT INTO whatsapp_numbers (key, app, label, rate_per_minute, daily_limit, timezone, paused)"
+    " VALUES (:key, :app, '', :rate_per_minute, :daily_limit, :timezone, false)"
+    " ON CONFLICT (key) DO NOTHING"
+)
 _COLS = ("taken", "sent", "failed", "unknown")
 # Both SQLite and PostgreSQL speak this upsert.
 _ADD_DAY = {

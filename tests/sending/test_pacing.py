@@ -107,6 +107,15 @@ def test_reset_gives_back_slots_abandoned_by_a_pause_but_keeps_the_gap():
     assert pacer.next_send_at(0.7) == 2.0
 
 
+def test_a_postponed_slot_keeps_the_next_one_its_distance():
+    pacer = Pacer(rate_per_minute=60)
+    assert pacer.next_send_at(0.0) == 0.0
+    pacer.postpone(0.0, 2.5)  # the WhatsApp number was busy until 2.5 s
+    assert pacer.next_send_at(0.0) == 3.5
+    pacer.postpone(1.0, 9.0)  # not the last slot: nothing moves
+    assert pacer.next_send_at(0.0) == 4.5
+
+
 def test_pacer_reserves_distinct_slots_across_threads():
     pacer = Pacer(rate_per_minute=600)
     slots = []

@@ -55,6 +55,14 @@ class Pacer:
             self._slots.append((slot, slot + self._gap()))
             return slot
 
+    def postpone(self, slot: float, to: float) -> None:
+        """The slot just reserved at ``slot`` is used at ``to`` instead (a busy WhatsApp number
+        delayed it): the next slot keeps its distance from ``to``."""
+        with self._lock:
+            if self._slots and self._slots[-1][0] == slot and to > slot:
+                _, earliest = self._slots.pop()
+                self._slots.append((to, earliest + to - slot))
+
     def reset(self, now: float) -> None:
         """Give back the slots after ``now`` (after a pause); the next slot is from ``now`` on.
 
