@@ -39,9 +39,16 @@ DEFAULT_KEY = "default"
 HISTORY_DAYS = 14
 FIELDS = ("label", "rate_per_minute", "daily_limit", "warmup", "paused")
 
-# Why a campaign waits for its numbers (shown on its page).
+# Why a campaign waits for its numbers, as its page says it (``until``: when it goes on).
 WAIT_PAUSED = "numbers_paused"
 WAIT_DAILY_LIMIT = "numbers_daily_limit"
+WAIT_REASONS = {
+    WAIT_PAUSED: N_("Waiting: every WhatsApp number of this campaign is paused."),
+    WAIT_DAILY_LIMIT: N_(
+        "Waiting until %(until)s: the WhatsApp numbers of this campaign have reached their "
+        "daily limit."
+    ),
+}
 
 
 class NumberError(ValueError):
