@@ -1,7 +1,5 @@
-"""Entry point for WSGI servers: ``gunicorn wsgi:app``."""
+"""``gunicorn wsgi:app`` from the source folder; an installed Volna serves ``webapp.wsgi:app``."""
 
-from webapp import create_app
-from webapp.sending import runner
+from webapp.wsgi import app
 
-app = create_app()
-runner.start(app)  # send from each gunicorn worker too, unless SENDER_IN_PROCESS is off
+__all__ = ["app"]

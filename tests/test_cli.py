@@ -1,7 +1,14 @@
+import shutil
+
+from sqlalchemy import inspect
+
 from tests.factories import audit_events
+from webapp import create_app
 from webapp.audit import details
+from webapp.database import MIGRATIONS_DIR
 from webapp.extensions import db
 from webapp.models import User
+from webapp.sending.sandbox import SandboxServer
 
 
 def test_create_user_and_admin(runner, app):
@@ -56,3 +63,33 @@ def test_users_and_keys_made_on_the_command_line_are_in_the_audit_trail(runner, 
         ("user_created", "", user_id, {"email": "crm@shop.ru", "role": "member"}),
         ("api_key_created", "", user_id, {"prefix": key[:12]}),
     ]
+
+
+def test_sandbox_gateway_serves_with_the_options_the_readme_names(runner, monkeypatch):
+    served = []
+    monkeypatch.setattr(SandboxServer, "serve_forever", lambda self, *a: served.append(self))
+    options = "--port 0 --token T --latency-ms 200-600 --fault server_error=0.1 --account balance"
+    result = runner.invoke(args=["sandbox-gateway", *options.split()])
+    assert result.exit_code == 0, result.output
+    (server,) = served
+    server._server.server_close()
+    assert f"TELEFON_IP_BASE_URL=http://127.0.0.1:{server.port}/whatsapp" in result.output
+    assert server.state.config.faults == {"server_error": 0.1}
+
+
+def test_db_upgrade_creates_the_schema(fresh_database_url, instance_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": fresh_database_url, "AUTO_MIGRATE": False})
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert {"users", "campaigns", "recipients"} <= set(inspect(db.engine).get_table_names())
+        db.engine.dispose()
+
+
+def test_db_migrate_finds_the_models_and_the_migrations_in_step(runner, tmp_path):
+    """What ``db migrate`` writes after a model change: nothing while they agree."""
+    migrations = shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations")
+    before = sorted((migrations / "versions").glob("*.py"))
+    result = runner.invoke(args=["db", "migrate", "-d", str(migrations), "-m", "nothing"])
+    assert result.exit_code == 0, result.output
+    assert sorted((migrations / "versions").glob("*.py")) == before

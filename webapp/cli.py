@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 from . import audit
 from .accounts import AccountError, create_api_key, create_user, find_user
 from .extensions import db
+from .sending.sandbox import sandbox_gateway_command
 
 
 @click.command("create-user")
@@ -46,3 +47,4 @@ def create_api_key_command(email: str, name: str) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(create_api_key_command)
+    app.cli.add_command(sandbox_gateway_command)

@@ -275,7 +275,12 @@ def test_retry_over_the_api(app, api, started):
     assert api.post(url, json={"status": ["sent"]}).status_code == 422
     assert api.post(url, json={}).status_code == 422
     assert api.post(url).status_code == 415
-    retried = api.post(url, json={"status": ["failed", "unknown"]})
+    unconfirmed = api.post(url, json={"status": ["failed", "unknown"]}, headers=EN)
+    assert unconfirmed.status_code == 409
+    assert (unconfirmed.json["confirm_required"], unconfirmed.json["unknown"]) == (True, 1)
+    assert "Some may already have the message" in unconfirmed.json["error"]
+    assert api.get(f"/api/v1/campaigns/{started}").json["counts"]["unknown"] == 1  # untouched
+    retried = api.post(url, json={"status": ["failed", "unknown"], "confirm": True})
     assert retried.status_code == 200
     assert retried.json["status"] == "running"
     assert retried.json["counts"]["pending"] == 2

@@ -358,7 +358,9 @@ def test_retry_puts_the_chosen_statuses_back_to_pending_and_runs_again(session, 
 
 def test_retry_in_a_paused_campaign_keeps_it_paused(session, finished_campaign):
     set_campaign_status(finished_campaign, "paused", pause_code="user")
-    campaign = service.retry_campaign(session, finished_campaign, ["failed", "unknown"])
+    campaign = service.retry_campaign(
+        session, finished_campaign, ["failed", "unknown"], confirmed=True
+    )
     assert (campaign.status, campaign.count_pending, campaign.count_failed) == ("paused", 2, 0)
 
 
@@ -369,15 +371,29 @@ def test_retry_takes_only_failed_and_unknown(session, finished_campaign, statuse
     assert (refused.value.status, refused.value.details) == (422, {"field": "status"})
 
 
+def test_retrying_unknown_needs_a_confirmation_that_says_what_it_risks(session, finished_campaign):
+    with pytest.raises(service.RetryNeedsConfirmation) as refused:
+        service.retry_campaign(session, finished_campaign, ["failed", "unknown"])
+    assert (refused.value.status, refused.value.count) == (409, 1)
+    assert refused.value.details == {"confirm_required": True, "unknown": 1}
+    assert "may already have the message" in str(refused.value)
+    session.rollback()
+    campaign = service.get_campaign(session, finished_campaign)
+    assert (campaign.status, campaign.count_unknown, campaign.count_failed) == ("completed", 1, 1)
+
+    campaign = service.retry_campaign(session, finished_campaign, ["unknown"], confirmed=True)
+    assert (campaign.status, campaign.count_unknown, campaign.count_pending) == ("running", 0, 1)
+
+
 def test_retry_is_refused_while_running_and_when_nothing_has_the_status(session, finished_campaign):
-    service.retry_campaign(session, finished_campaign, ["unknown"])
+    service.retry_campaign(session, finished_campaign, ["unknown"], confirmed=True)
     session.commit()
     with pytest.raises(CampaignConflict) as refused:
         service.retry_campaign(session, finished_campaign, ["failed"])
     assert refused.value.message == service.RETRY_REFUSED
     set_campaign_status(finished_campaign, "completed")
     with pytest.raises(CampaignConflict) as refused:
-        service.retry_campaign(session, finished_campaign, ["unknown"])
+        service.retry_campaign(session, finished_campaign, ["unknown"], confirmed=True)
     assert refused.value.message == service.NOTHING_TO_RETRY
 
 

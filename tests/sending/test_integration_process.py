@@ -3,11 +3,17 @@ restarted, or two at once; nobody is sent twice and nobody is lost."""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from .conftest import TOKEN, delivered, phones, wait_for
 
@@ -32,12 +38,12 @@ def start_worker(app, server, tmp_path):
         "FLASK_SENDER_POLL_S": "0.1",
     }
 
-    def start() -> subprocess.Popen:
+    def start(**settings: str) -> subprocess.Popen:
         log = open(tmp_path / f"worker-{len(processes)}.log", "w")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "webapp", "worker"],
             cwd=ROOT,
-            env=env,
+            env={**env, **{f"FLASK_{name}": value for name, value in settings.items()}},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -121,3 +127,53 @@ def test_two_workers_never_send_twice_and_one_takes_over_from_the_other(
     for campaign_id in campaign_ids:
         counts = assert_each_sent_at_most_once(server, read, campaign_id)
         assert sum(counts.values()) == 80
+
+
+@contextmanager
+def database_held(url: str, campaign_id: int) -> Iterator[None]:
+    """Keep every write to the campaign waiting: its row locked (PostgreSQL), or the whole
+    database (SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(parsed.database, timeout=10, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("SELECT id FROM campaigns WHERE id = :id FOR UPDATE"), {"id": campaign_id}
+            )
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_sigterm_while_the_database_keeps_a_claim_waiting_stops_the_worker_in_time(
+    app, server, make_campaign, read, start_worker
+):
+    numbers = phones(150)
+    campaign_id = make_campaign(numbers, rate_per_minute=1200)
+    worker = start_worker(SENDER_STOP_TIMEOUT_S="3")
+    wait_for(lambda: read(campaign_id)[0].count_sent >= 5, timeout=30)
+
+    with database_held(app.config["SQLALCHEMY_DATABASE_URI"], campaign_id):
+        time.sleep(1.0)  # calls already claimed are made; the next claim waits
+        sent = len(server.state.messages())
+        time.sleep(0.5)
+        assert len(server.state.messages()) == sent
+        signalled = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert time.monotonic() - signalled < 3 + 10  # its stop timeout, and starting up
+
+    # The campaign goes on with the next worker, nobody twice.
+    start_worker()
+    wait_for(lambda: read(campaign_id)[0].status == "completed", timeout=90)
+    counts = assert_each_sent_at_most_once(server, read, campaign_id)
+    assert sum(counts.values()) == len(numbers)

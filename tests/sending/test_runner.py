@@ -76,7 +76,10 @@ def test_sender_in_process_can_be_switched_off(app_config, instance_path):
 def test_sender_settings_come_from_the_config(app):
     app.config.update(SENDER_LEASE_S=2, SENDER_HEARTBEAT_S=0.5, SENDER_ID="web-1")
     assert runner.sender_config(app.config) == SenderConfig(lease_s=2, heartbeat_s=0.5)
-    assert runner.build_sender(app).id == "web-1"
+    # Every process of a deployment reads the same SENDER_ID; their leases must still differ.
+    first, second = runner.build_sender(app), runner.build_sender(app)
+    assert first.id.startswith("web-1:") and second.id.startswith("web-1:")
+    assert first.id != second.id
 
 
 def test_in_process_sender_sends_through_the_configured_gateway(app, make_campaign, read):

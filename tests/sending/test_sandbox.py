@@ -150,7 +150,10 @@ def test_post_takes_fields_from_form_or_query(server, client):
 @pytest.mark.parametrize(
     ("fault", "outcome", "listed_as_sent"),
     [
-        (Fault.SERVER_ERROR, Outcome.TRANSIENT, False),
+        (Fault.SERVER_ERROR, Outcome.AMBIGUOUS, False),
+        (Fault.UNAVAILABLE, Outcome.TRANSIENT, False),
+        # The gateway sent it; a proxy in front gave up waiting and said so in HTML.
+        (Fault.SENT_THEN_504, Outcome.AMBIGUOUS, True),
         (Fault.RATE_LIMITED, Outcome.TRANSIENT, False),
         (Fault.GARBAGE, Outcome.AMBIGUOUS, False),
         (Fault.DROP, Outcome.AMBIGUOUS, False),
@@ -165,15 +168,15 @@ def test_each_fault_reaches_the_client_as_its_outcome(
     configure(server, faults={fault: 1.0}, slow_s=1.0, retry_after_s=3)
     result = client.send_message(PHONE, "hi")
     assert result.outcome is outcome
-    if fault is Fault.RATE_LIMITED:
-        assert (result.http_status, result.retry_after) == (429, 3.0)
+    if fault in (Fault.RATE_LIMITED, Fault.UNAVAILABLE):
+        assert result.retry_after == 3.0
     listed = control(server, "GET", "messages").json()
     assert listed["attempts"] == {PHONE: 1}
     assert len(listed["messages"]) == int(listed_as_sent)
 
 
 def test_fault_rates_are_fractions_of_calls(server, client):
-    configure(server, faults={"server_error": 0.3, "recipient_error": 0.2})
+    configure(server, faults={"unavailable": 0.3, "recipient_error": 0.2})
     outcomes = [client.send_message(PHONE, "hi").outcome for _ in range(200)]
     assert 40 <= outcomes.count(Outcome.TRANSIENT) <= 80
     assert 20 <= outcomes.count(Outcome.RECIPIENT_ERROR) <= 60
@@ -204,7 +207,7 @@ def test_messages_can_be_reset(server, client):
 
 def test_config_endpoint_changes_and_reports_settings(server):
     configure(server, latency_min_s=0.01, latency_max_s=0.02, faults={"drop": 0.1})
-    configure(server, faults={"slow": 0.2})
+    configure(server, faults={"slow": 0.2}, apps=[3, 4])
     assert control(server, "GET", "config").json() == {
         "latency_min_s": 0.01,
         "latency_max_s": 0.02,
@@ -212,6 +215,7 @@ def test_config_endpoint_changes_and_reports_settings(server):
         "retry_after_s": 1,
         "slow_s": 35.0,
         "account": "ok",
+        "apps": [3, 4],
     }
 
 
@@ -221,6 +225,7 @@ def test_config_endpoint_changes_and_reports_settings(server):
         {"faults": {"drop": 0.7, "garbage": 0.7}},
         {"faults": {"meteor": 0.1}},
         {"account": "rich"},
+        {"apps": ["main"]},
         {"latency_min_s": 2, "latency_max_s": 1},
         {"colour": "blue"},
         [1, 2],
@@ -331,7 +336,7 @@ def test_gateway_records_what_it_sent():
 
 
 def test_gateway_is_deterministic_with_a_seed():
-    config = SandboxConfig(faults={Fault.SERVER_ERROR: 0.3, Fault.DROP: 0.2})
+    config = SandboxConfig(faults={Fault.UNAVAILABLE: 0.3, Fault.DROP: 0.2})
 
     def run():
         gateway = make_gateway(config, seed=11)
@@ -345,18 +350,23 @@ def test_gateway_is_deterministic_with_a_seed():
 def test_gateway_failure_rates():
     config = SandboxConfig(
         faults={
-            Fault.SERVER_ERROR: 0.1,
+            Fault.UNAVAILABLE: 0.1,
             Fault.RATE_LIMITED: 0.1,
-            Fault.GARBAGE: 0.1,
+            Fault.GARBAGE: 0.05,
+            Fault.SENT_THEN_504: 0.05,
             Fault.RECIPIENT_ERROR: 0.2,
         }
     )
     gateway = make_gateway(config)
-    outcomes = [gateway.send_message(PHONE, "hi").outcome for _ in range(2000)]
+    results = [gateway.send_message(PHONE, "hi") for _ in range(2000)]
+    outcomes = [r.outcome for r in results]
     assert 0.17 <= outcomes.count(Outcome.TRANSIENT) / 2000 <= 0.23
     assert 0.08 <= outcomes.count(Outcome.AMBIGUOUS) / 2000 <= 0.12
     assert 0.17 <= outcomes.count(Outcome.RECIPIENT_ERROR) / 2000 <= 0.23
-    assert gateway.state.snapshot()["sent_total"] == outcomes.count(Outcome.SENT)
+    # What came back 504 was sent all the same.
+    late = sum(r.http_status == 504 for r in results)
+    assert 0.03 <= late / 2000 <= 0.07
+    assert gateway.state.snapshot()["sent_total"] == outcomes.count(Outcome.SENT) + late
 
 
 def test_gateway_latency_uses_the_injected_sleep():

@@ -2,7 +2,9 @@
 
 import itertools
 import json
+import math
 import threading
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,8 +15,15 @@ from webapp.campaigns.rendering import render_seed
 from webapp.extensions import db
 from webapp.messages import MessageTemplate
 from webapp.models import Recipient
+from webapp.sending import sender as sender_module
 from webapp.sending.gateway import Outcome, SendResult
-from webapp.sending.sender import INTERRUPTED, SenderConfig, pool_size
+from webapp.sending.sender import (
+    INTERRUPTED,
+    NOT_RENDERED,
+    SenderConfig,
+    StoreUnavailable,
+    pool_size,
+)
 
 from .conftest import FAST, PHONE_COLUMN, TEMPLATE, ScriptedGateway, phones, wait_for
 
@@ -353,7 +362,7 @@ def test_a_live_lease_of_another_sender_is_respected(make_campaign, make_sender,
     update_campaign(
         campaign_id,
         lease_owner="elsewhere/1",
-        lease_expires_at=datetime(2026, 12, 1, 9, 0, 10, tzinfo=UTC),
+        lease_expires_at=datetime.now(UTC) + timedelta(seconds=30),
     )
     gateway = ScriptedGateway()
 
@@ -455,3 +464,287 @@ def test_many_in_flight_still_send_each_once(make_campaign, make_sender, read, w
     assert sorted(c.phone for c in gateway.calls) == numbers
     assert (campaign.status, campaign.count_sent) == ("completed", 300)
     assert json.dumps(sorted({r.status for r in recipients.values()})) == '["sent"]'
+
+
+# Faults inside the sender: nothing wedges a run, nothing once answered is lost
+
+
+class FlakyStore:
+    """The real store, but a method raises ``error`` whenever ``broken(name)`` says so."""
+
+    def __init__(self, store, error: Exception, broken) -> None:
+        self._store = store
+        self._error = error
+        self._broken = broken
+
+    def __getattr__(self, name):
+        method = getattr(self._store, name)
+
+        def call(*args, **kwargs):
+            if self._broken(name):
+                raise self._error
+            return method(*args, **kwargs)
+
+        return call
+
+
+def failing_first(**counts: int):
+    """``broken`` for ``FlakyStore``: the first ``counts[name]`` calls of each method fail."""
+    left = Counter(counts)
+
+    def broken(name: str) -> bool:
+        if left[name] > 0:
+            left[name] -= 1
+            return True
+        return False
+
+    return broken
+
+
+@pytest.fixture
+def flaky_sender(make_sender, store):
+    """``flaky_sender(gateway, broken, error)``: a sender on a ``FlakyStore``."""
+
+    def make(gateway, broken, error: Exception | None = None, **kw):
+        sender = make_sender(gateway, **kw)
+        sender.store = FlakyStore(store, error or StoreUnavailable("connection lost"), broken)
+        return sender
+
+    return make
+
+
+def test_answers_are_written_once_the_database_takes_them_again(make_campaign, flaky_sender, read):
+    numbers = phones(20)
+    campaign_id = make_campaign(numbers)
+    gateway = ScriptedGateway()
+
+    flaky_sender(gateway, failing_first(record=6, claim=2, complete=2)).run_campaign(campaign_id)
+
+    campaign, recipients = read(campaign_id)
+    assert sorted(c.phone for c in gateway.calls) == numbers
+    assert {r.status for r in recipients.values()} == {"sent"}
+    assert (campaign.status, campaign.count_sent) == ("completed", 20)
+
+
+def test_a_database_hiccup_while_taking_a_lease_costs_one_poll_only(
+    make_campaign, flaky_sender, read
+):
+    campaign_id = make_campaign(phones(2))
+    sender = flaky_sender(ScriptedGateway(), failing_first(take_lease=1))
+
+    with pytest.raises(StoreUnavailable):
+        sender.tick()
+    sender.tick()  # the next poll
+
+    wait_for(lambda: read(campaign_id)[0].status == "completed")
+    sender.stop()
+    sender.run()  # returns once the run the tick started is over
+
+
+def test_a_sender_given_up_on_during_a_long_outage_leaves_no_thread_behind(
+    make_campaign, make_sender, flaky_sender, read
+):
+    numbers = phones(6)
+    campaign_id = make_campaign(numbers)
+    gateway = ScriptedGateway()
+    sender = flaky_sender(gateway, lambda name: name == "record")
+    gave_up = []
+
+    def send():
+        try:
+            sender.run_campaign(campaign_id)
+        except StoreUnavailable as exc:
+            gave_up.append(exc)
+
+    run = threading.Thread(target=send)
+    run.start()
+    wait_for(lambda: len(gateway.calls) == len(numbers))
+
+    sender.abandon()  # the process exits while the database is still away
+
+    run.join(10)
+    assert not run.is_alive() and gave_up
+    assert not [t for t in threading.enumerate() if t.name == f"send-{campaign_id}"]
+    # What was never written is never sent again: the next sender finds it unknown.
+    make_sender(gateway).run_campaign(campaign_id)
+    campaign, recipients = read(campaign_id)
+    assert {r.status for r in recipients.values()} == {"unknown"}
+    assert len(gateway.calls) == len(numbers)
+    assert campaign.status == "completed"
+
+
+def run_briefly(target, *args) -> BaseException | None:
+    """Run ``target`` in a thread that must end within 30 s; what it raised, if anything."""
+    raised = []
+
+    def run():
+        try:
+            target(*args)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the run hangs"
+    return raised[0] if raised else None
+
+
+def test_a_run_that_cannot_go_on_ends_and_the_campaign_can_go_on_later(
+    make_campaign, make_sender, flaky_sender, read
+):
+    numbers = phones(10)
+    campaign_id = make_campaign(numbers)
+    gateway = ScriptedGateway()
+    sender = flaky_sender(
+        gateway,
+        lambda name: name == "claim" and len(gateway.calls) >= 3,
+        RuntimeError("a bug"),
+        config=replace(ONE_AT_A_TIME, max_batch=1),
+    )
+
+    assert isinstance(run_briefly(sender.run_campaign, campaign_id), RuntimeError)
+
+    campaign, recipients = read(campaign_id)
+    assert (campaign.status, campaign.lease_owner) == ("running", None)
+    assert sorted(r.status for r in recipients.values()) == ["pending"] * 7 + ["sent"] * 3
+    make_sender(gateway).run_campaign(campaign_id)
+    assert sorted(c.phone for c in gateway.calls) == numbers
+    assert read(campaign_id)[0].status == "completed"
+
+
+def test_a_message_that_cannot_be_rendered_fails_alone(
+    make_campaign, make_sender, read, monkeypatch
+):
+    numbers = phones(4)
+    campaign_id = make_campaign(numbers)
+    real_render = sender_module.render_for_contact
+
+    def render(template, campaign_id, contact_list, phone, fields_json):
+        if phone == numbers[1]:
+            raise ValueError("broken template data")
+        return real_render(template, campaign_id, contact_list, phone, fields_json)
+
+    monkeypatch.setattr(sender_module, "render_for_contact", render)
+    gateway = ScriptedGateway()
+
+    assert run_briefly(make_sender(gateway).run_campaign, campaign_id) is None
+
+    campaign, recipients = read(campaign_id)
+    assert numbers[1] not in [c.phone for c in gateway.calls]
+    assert (recipients[numbers[1]].status, recipients[numbers[1]].error) == (
+        "failed",
+        NOT_RENDERED,
+    )
+    assert (campaign.status, campaign.count_sent, campaign.count_failed) == ("completed", 3, 1)
+
+
+def test_an_answer_the_sender_cannot_read_leaves_the_recipient_unknown(
+    make_campaign, make_sender, read
+):
+    numbers = phones(5)
+    campaign_id = make_campaign(numbers)
+    gateway = ScriptedGateway(answer=lambda p, n: "garbage" if p == numbers[2] else sent(p, n))
+
+    assert run_briefly(make_sender(gateway).run_campaign, campaign_id) is None
+
+    campaign, recipients = read(campaign_id)
+    assert recipients[numbers[2]].status == "unknown"
+    assert gateway.count(numbers[2]) == 1
+    assert (campaign.status, campaign.count_sent, campaign.count_unknown) == ("completed", 4, 1)
+
+
+@pytest.mark.parametrize("retry_after", [math.inf, 1e308, 1e12, math.nan, -5.0])
+def test_an_absurd_retry_after_neither_breaks_nor_stalls_the_run(
+    make_campaign, make_sender, clock, read, retry_after
+):
+    numbers = phones(3)
+    campaign_id = make_campaign(numbers)
+    slow_down = replace(UNAVAILABLE, http_status=429, retry_after=retry_after)
+    gateway = ScriptedGateway(
+        clock, answer=lambda p, n: slow_down if n == 1 and p == numbers[0] else sent(p, n)
+    )
+    config = replace(PATIENT, backoff_s=1)
+
+    assert run_briefly(make_sender(gateway, config=config).run_campaign, campaign_id) is None
+
+    campaign, _ = read(campaign_id)
+    assert (campaign.status, campaign.count_sent) == ("completed", 3)
+    assert gateway.calls[-1].at <= config.max_retry_after_s + 5
+
+
+def test_the_same_refusal_call_after_call_pauses_instead_of_failing_everyone(
+    make_campaign, make_sender, read
+):
+    campaign_id = make_campaign(phones(30))
+    no_app = SendResult(
+        Outcome.RECIPIENT_ERROR, error="App 9 is not linked to the account", http_status=400
+    )
+    gateway = ScriptedGateway(answer=lambda p, n: no_app)
+
+    make_sender(gateway, config=ONE_AT_A_TIME).run_campaign(campaign_id)
+
+    campaign, recipients = read(campaign_id)
+    assert (campaign.status, campaign.pause_code) == ("paused", "gateway_error")
+    assert campaign.pause_detail == "App 9 is not linked to the account"
+    assert len(gateway.calls) == FAST.same_error_calls
+    statuses = [r.status for r in recipients.values()]
+    assert statuses.count("pending") == 30 - FAST.same_error_calls
+
+
+def test_refusals_about_the_numbers_themselves_never_pause(make_campaign, make_sender, read):
+    campaign_id = make_campaign(phones(12))
+    not_on_whatsapp = SendResult(
+        Outcome.RECIPIENT_ERROR,
+        error="The phone number is not registered in WhatsApp",
+        http_status=400,
+    )
+    gateway = ScriptedGateway(answer=lambda p, n: not_on_whatsapp)
+
+    make_sender(gateway).run_campaign(campaign_id)
+
+    campaign, _ = read(campaign_id)
+    assert (campaign.status, campaign.count_failed) == ("completed", 12)
+
+
+def test_failures_before_a_nights_wait_do_not_pause_after_it(
+    make_campaign, make_sender, clock, read
+):
+    # Noon in Moscow: one sent today; the daily limit waits for midnight, when the gateway
+    # has a bad minute (20 failures in a few seconds) and then recovers.
+    campaign_id = make_campaign(phones(3), daily_limit=1, rate_per_minute=600)
+    count = itertools.count(1)
+    gateway = ScriptedGateway(
+        clock, answer=lambda p, n: UNAVAILABLE if 2 <= next(count) <= 22 else sent(p, n)
+    )
+    config = replace(PATIENT, backoff_s=0.1, max_backoff_s=0.1, max_attempts=100)
+
+    make_sender(gateway, config=config).run_campaign(campaign_id)
+
+    campaign, _ = read(campaign_id)
+    midnight = 12 * 3600
+    failures = [c for c in gateway.calls if midnight <= c.at < midnight + 3600]
+    assert len(failures) > FAST.down_after_calls
+    assert (campaign.status, campaign.pause_code) != ("paused", "gateway_unavailable")
+    assert (campaign.count_sent, campaign.status) == (3, "completed")
+
+
+def test_a_restarted_process_with_the_same_sender_id_settles_what_the_dead_one_left(
+    app, make_campaign, make_sender, read, store
+):
+    numbers = phones(4)
+    campaign_id = make_campaign(numbers)
+    dead = make_sender(ScriptedGateway(), sender_id="web-1")
+    # The dead process claimed one recipient and died before the call's answer; its lease ran
+    # out (taken for no time at all here).
+    owner = f"{dead.id}/1"
+    assert store.take_lease(campaign_id, owner, datetime.now(UTC), -1)
+    store.claim(campaign_id, owner, 1, datetime.now(UTC), -1)
+    restarted = make_sender(ScriptedGateway(), sender_id="web-1")
+    assert restarted.id != dead.id
+
+    assert restarted.run_campaign(campaign_id)
+
+    campaign, recipients = read(campaign_id)
+    assert (recipients[numbers[0]].status, recipients[numbers[0]].error) == ("unknown", INTERRUPTED)
+    assert (campaign.status, campaign.count_sent, campaign.count_unknown) == ("completed", 3, 1)

@@ -10,44 +10,64 @@ from webapp.extensions import db
 from webapp.models import OutcomeTally, Recipient
 from webapp.sending.sender import INTERRUPTED, Pause, Update
 
-from .conftest import phones
+from .conftest import phones, wait_for
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=20)
+LEASE_S = 20.0
 
 
 @pytest.fixture
 def leased(make_campaign, store):
     """A running campaign of five recipients leased to "me"."""
     campaign_id = make_campaign(phones(5))
-    assert store.take_lease(campaign_id, "me", NOW, LATER) is not None
+    assert store.take_lease(campaign_id, "me", NOW, LEASE_S) is not None
     return campaign_id
 
 
 def test_lease_is_taken_once_until_it_expires(make_campaign, store):
     campaign_id = make_campaign(phones(2), rate_per_minute=30, app=[1, 2])
 
-    plan = store.take_lease(campaign_id, "me", NOW, LATER)
+    plan = store.take_lease(campaign_id, "me", NOW, 0.5)
 
     assert plan.options.rate_per_minute == 30
     assert plan.options.apps == (1, 2)
     assert plan.contact_list.phone_column == "Телефон"
-    assert store.take_lease(campaign_id, "you", NOW + timedelta(seconds=19), LATER) is None
-    assert store.campaigns_to_run(NOW) == []
-    assert store.campaigns_to_run(LATER + timedelta(seconds=1)) == [campaign_id]
-    assert store.take_lease(campaign_id, "you", LATER + timedelta(seconds=1), LATER) is not None
-    assert not store.renew_lease(campaign_id, "me", LATER)
-    assert store.renew_lease(campaign_id, "you", LATER)
+    assert store.take_lease(campaign_id, "you", NOW, LEASE_S) is None
+    assert store.campaigns_to_run() == []
+    wait_for(lambda: store.campaigns_to_run() == [campaign_id], timeout=10)
+    assert store.take_lease(campaign_id, "you", NOW, LEASE_S) is not None
+    assert not store.renew_lease(campaign_id, "me", LEASE_S)
+    assert store.renew_lease(campaign_id, "you", LEASE_S)
+
+
+def test_leases_run_on_the_databases_clock(make_campaign, store, read, update_campaign):
+    campaign_id = make_campaign(phones(1))
+    # The host's clock is not asked: a host whose clock is a year ahead takes no live lease.
+    update_campaign(
+        campaign_id,
+        lease_owner="elsewhere/1",
+        lease_expires_at=datetime.now(UTC) + timedelta(seconds=30),
+    )
+    assert store.take_lease(campaign_id, "me", NOW + timedelta(days=365), LEASE_S) is None
+    update_campaign(campaign_id, lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    before = datetime.now(UTC)
+
+    assert store.take_lease(campaign_id, "me", NOW - timedelta(days=365), LEASE_S)
+
+    expires = read(campaign_id)[0].lease_expires_at
+    assert before + timedelta(seconds=LEASE_S - 1) <= expires
+    assert expires <= datetime.now(UTC) + timedelta(seconds=LEASE_S + 1)
 
 
 def test_only_running_campaigns_are_leased(make_campaign, store):
     campaign_id = make_campaign(phones(2), status="paused")
-    assert store.take_lease(campaign_id, "me", NOW, LATER) is None
-    assert store.campaigns_to_run(NOW) == []
+    assert store.take_lease(campaign_id, "me", NOW, LEASE_S) is None
+    assert store.campaigns_to_run() == []
 
 
 def test_claim_marks_recipients_sending_before_any_call(app, leased, store, read):
-    claimed = store.claim(leased, "me", 3, NOW, LATER)
+    claimed = store.claim(leased, "me", 3, NOW, LEASE_S)
 
     assert [c.phone for c in claimed] == phones(3)
     assert [c.attempts for c in claimed] == [1, 1, 1]
@@ -55,8 +75,8 @@ def test_claim_marks_recipients_sending_before_any_call(app, leased, store, read
     _, recipients = read(leased)  # read through another connection: committed
     assert [recipients[p].status for p in phones(5)] == ["sending"] * 3 + ["pending"] * 2
     assert {r.claimed_by for r in recipients.values() if r.status == "sending"} == {"me"}
-    assert [c.phone for c in store.claim(leased, "me", 10, NOW, LATER)] == phones(5)[3:]
-    assert store.claim(leased, "me", 10, NOW, LATER) == []
+    assert [c.phone for c in store.claim(leased, "me", 10, NOW, LEASE_S)] == phones(5)[3:]
+    assert store.claim(leased, "me", 10, NOW, LEASE_S) == []
 
 
 def test_claim_skips_recipients_not_due_yet(app, leased, store):
@@ -66,20 +86,20 @@ def test_claim_skips_recipients_not_due_yet(app, leased, store):
         )
         db.session.commit()
 
-    assert phones(1)[0] not in [c.phone for c in store.claim(leased, "me", 10, NOW, LATER)]
+    assert phones(1)[0] not in [c.phone for c in store.claim(leased, "me", 10, NOW, LEASE_S)]
     assert store.next_retry_at(leased) == NOW + timedelta(minutes=1)
     later = NOW + timedelta(minutes=1)
-    assert [c.phone for c in store.claim(leased, "me", 10, later, LATER)] == phones(1)
+    assert [c.phone for c in store.claim(leased, "me", 10, later, LEASE_S)] == phones(1)
 
 
 def test_claim_refuses_without_the_lease_or_when_paused(leased, store, update_campaign):
-    assert store.claim(leased, "you", 10, NOW, LATER) is None
+    assert store.claim(leased, "you", 10, NOW, LEASE_S) is None
     update_campaign(leased, status="paused", pause_code="user")
-    assert store.claim(leased, "me", 10, NOW, LATER) is None
+    assert store.claim(leased, "me", 10, NOW, LEASE_S) is None
 
 
 def test_record_writes_answers_and_counts_together(leased, store, read):
-    a, b, c, d = store.claim(leased, "me", 4, NOW, LATER)
+    a, b, c, d = store.claim(leased, "me", 4, NOW, LEASE_S)
     store.record(
         leased,
         "me",
@@ -113,7 +133,7 @@ def test_record_writes_answers_and_counts_together(leased, store, read):
 
 
 def test_record_tallies_outcomes_per_hour_for_the_dashboard(app, leased, store):
-    a, b, c = store.claim(leased, "me", 3, NOW, LATER)
+    a, b, c = store.claim(leased, "me", 3, NOW, LEASE_S)
     store.record(leased, "me", [Update(a.id, "sent", sent_at=NOW), Update(b.id, "sent")], NOW)
     store.record(leased, "me", [Update(c.id, "failed", error="x")], NOW + timedelta(minutes=1))
     with app.app_context():
@@ -124,10 +144,11 @@ def test_record_tallies_outcomes_per_hour_for_the_dashboard(app, leased, store):
     }
 
 
-def test_record_ignores_recipients_no_longer_ours(leased, store, read):
-    (claimed,) = store.claim(leased, "me", 1, NOW, LATER)
+def test_record_ignores_recipients_no_longer_ours(leased, store, read, update_campaign):
+    (claimed,) = store.claim(leased, "me", 1, NOW, LEASE_S)
     # The lease ran out and another sender took over: what we left in flight is unknown.
-    store.take_lease(leased, "you", LATER + timedelta(seconds=1), LATER + timedelta(seconds=30))
+    update_campaign(leased, lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    store.take_lease(leased, "you", LATER, LEASE_S)
 
     store.record(leased, "me", [Update(claimed.id, "sent", sent_at=NOW)], NOW)
 
@@ -151,11 +172,11 @@ def test_record_pauses_only_a_running_campaign(leased, store, read, update_campa
 
 
 def test_complete_only_when_nothing_is_pending_or_sending(leased, store, read):
-    claimed = store.claim(leased, "me", 5, NOW, LATER)
-    assert not store.complete(leased, "me", NOW)
-    store.record(leased, "me", [Update(c.id, "sent", sent_at=NOW) for c in claimed[:4]], NOW)
-    assert not store.complete(leased, "me", NOW)
-    store.record(leased, "me", [Update(claimed[4].id, "sent", sent_at=NOW)], NOW)
+    claimed = store.claim(leased, "me", 4, NOW, LEASE_S)
+    store.record(leased, "me", [Update(c.id, "sent", sent_at=NOW) for c in claimed], NOW)
+    assert not store.complete(leased, "me", NOW)  # one still pending
+    (last,) = store.claim(leased, "me", 5, NOW, LEASE_S)
+    store.record(leased, "me", [Update(last.id, "sent", sent_at=NOW)], NOW)
 
     assert store.complete(leased, "me", LATER)
 
@@ -165,6 +186,19 @@ def test_complete_only_when_nothing_is_pending_or_sending(leased, store, read):
         LATER,
         None,
     )
+
+
+def test_complete_gives_back_a_claim_whose_answer_was_lost(leased, store, read):
+    """A claim committed while its connection broke: never called, so sent later, once."""
+    claimed = store.claim(leased, "me", 5, NOW, LEASE_S)
+    store.record(leased, "me", [Update(c.id, "sent", sent_at=NOW) for c in claimed[1:]], NOW)
+
+    assert not store.complete(leased, "me", NOW)
+
+    campaign, recipients = read(leased)
+    lost = recipients[claimed[0].phone]
+    assert (lost.status, lost.attempts, campaign.count_pending) == ("pending", 0, 1)
+    assert [c.id for c in store.claim(leased, "me", 5, NOW, LEASE_S)] == [claimed[0].id]
 
 
 def test_due_scheduled_campaigns_start(make_campaign, store, read):
@@ -180,8 +214,8 @@ def test_sent_today_counts_every_campaign_per_app(make_campaign, store):
     first = make_campaign(phones(3), app=[1, 2])
     second = make_campaign(phones(2, start=50))
     for campaign_id, apps in ((first, [1, 1, 2]), (second, [None, None])):
-        store.take_lease(campaign_id, "me", NOW, LATER)
-        claimed = store.claim(campaign_id, "me", 5, NOW, LATER)
+        store.take_lease(campaign_id, "me", NOW, LEASE_S)
+        claimed = store.claim(campaign_id, "me", 5, NOW, LEASE_S)
         updates = [
             Update(c.id, "sent", app, sent_at=NOW) for c, app in zip(claimed, apps, strict=True)
         ]
@@ -230,7 +264,7 @@ def test_postgres_claims_skip_rows_locked_by_others(leased, store):
     holder.start()
     locked.wait(10)
     try:
-        claimed = store.claim(leased, "me", 2, NOW, LATER)
+        claimed = store.claim(leased, "me", 2, NOW, LEASE_S)
     finally:
         release.set()
         holder.join()

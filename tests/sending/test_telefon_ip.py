@@ -127,14 +127,26 @@ def test_text_just_under_the_url_limit_still_goes_as_get():
     ("status", "body", "problem", "error"),
     [
         (400, BALANCE, "balance", "Blocking a client by balance"),
+        (200, BALANCE, "balance", "Blocking a client by balance"),
+        (
+            400,
+            {"error": "BLOCKING A CLIENT BY BALANCE."},
+            "balance",
+            "BLOCKING A CLIENT BY BALANCE.",
+        ),
+        (402, {"error": "Insufficient balance!"}, "balance", "Insufficient balance!"),
         (401, UNAUTHORIZED, "unauthorized", "Unauthorized token"),
+        (400, {"error": "Unauthorized token."}, "unauthorized", "Unauthorized token."),
         (401, b"", "unauthorized", telefon_ip.TOKEN_REJECTED),
         (401, b"<html>Unauthorized</html>", "unauthorized", telefon_ip.TOKEN_REJECTED),
-        (200, BALANCE, "balance", "Blocking a client by balance"),
+        (404, b"<html><h1>Not Found</h1></html>", "gateway_error", telefon_ip.NOT_FOUND),
+        (404, {"success": False, "error": "Unknown action"}, "gateway_error", "Unknown action"),
+        (403, b"<html>Access denied by the firewall</html>", "gateway_error", telefon_ip.FORBIDDEN),
+        (301, b"", "gateway_error", telefon_ip.REDIRECTED),
     ],
 )
 def test_account_errors(status, body, problem, error):
-    result = send_with_answer(status, body)
+    result = send_with_answer(status, body, {"Location": "https://elsewhere"})
     assert result.outcome is Outcome.ACCOUNT_ERROR
     assert result.account_problem == problem
     assert result.error == error
@@ -147,12 +159,7 @@ def test_account_errors(status, body, problem, error):
         (400, {"success": False, "error": "Invalid phone", "data": {}}, "Invalid phone"),
         (200, {"success": False, "error": "Number not on WhatsApp"}, "Number not on WhatsApp"),
         (200, {"success": False}, telefon_ip.REFUSED),
-        (
-            404,
-            b"<html><body>\n  <h1>Not Found</h1>\n</body></html>",
-            "<html><body> <h1>Not Found</h1> </body></html>",
-        ),
-        (422, b"", telefon_ip.REFUSED),
+        (422, {"success": False}, telefon_ip.REFUSED),
         (403, {"error": "Forbidden for this number"}, "Forbidden for this number"),
     ],
 )
@@ -164,8 +171,8 @@ def test_recipient_errors_keep_the_gateway_text(status, body, error):
     assert result.http_status == status
 
 
-def test_long_error_bodies_are_cut_short():
-    result = send_with_answer(400, b"x" * 5000)
+def test_long_error_texts_are_cut_short():
+    result = send_with_answer(400, {"success": False, "error": "x" * 5000})
     assert result.outcome is Outcome.RECIPIENT_ERROR
     assert len(result.error) == telefon_ip.ERROR_EXCERPT_CHARS
     assert result.error.endswith("…")
@@ -193,18 +200,40 @@ def test_a_200_that_is_not_the_documented_json_is_ambiguous(body):
 
 
 @pytest.mark.parametrize(
+    ("status", "says"),
+    [(500, "HTTP 500"), (502, "HTTP 502"), (504, "HTTP 504"), (520, ""), (599, "")],
+)
+def test_server_errors_other_than_503_may_have_sent_the_message(status, says):
+    result = send_with_answer(status, b"<html><h1>Gateway Time-out</h1>nginx</html>")
+    assert (result.outcome, result.http_status) == (Outcome.AMBIGUOUS, status)
+    assert says in result.error and "may have been sent" in result.error
+    assert "nginx" not in result.error
+
+
+@pytest.mark.parametrize("status", [200, 400, 413, 422, 500])
+def test_an_answer_that_is_not_json_is_reported_by_its_status_only(status):
+    page = b"<html><title>Proxy</title><body>secret internal host 10.0.0.7</body></html>"
+    result = send_with_answer(status, page)
+    assert result.outcome is Outcome.AMBIGUOUS
+    assert "10.0.0.7" not in result.error and "Proxy" not in result.error
+    assert result.http_status == status
+
+
+@pytest.mark.parametrize(
     ("status", "headers", "retry_after"),
     [
         (429, {"Retry-After": "7"}, 7.0),
         (429, {}, None),
-        (500, {}, None),
-        (502, {}, None),
         (503, {"Retry-After": "120"}, 120.0),
+        (503, {"Retry-After": "86400"}, telefon_ip.MAX_RETRY_AFTER_S),
+        (429, {"Retry-After": "inf"}, telefon_ip.MAX_RETRY_AFTER_S),
+        (429, {"Retry-After": "1e12"}, telefon_ip.MAX_RETRY_AFTER_S),
+        (429, {"Retry-After": "nan"}, None),
+        (429, {"Retry-After": "later, maybe"}, None),
         (408, {}, None),
-        (301, {"Location": "https://elsewhere"}, None),
     ],
 )
-def test_transient_answers(status, headers, retry_after):
+def test_answers_that_say_nothing_was_done_are_transient(status, headers, retry_after):
     result = send_with_answer(status, b"<html>oops</html>", headers)
     assert result.outcome is Outcome.TRANSIENT
     assert result.retry_after == retry_after
@@ -226,6 +255,11 @@ def test_429_with_http_date_retry_after():
         ("-4", 0.0),
         ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
         ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("Wed, 21 Oct 9999 07:28:30 GMT", 600.0),
+        ("1e400", 600.0),
+        ("-inf", 0.0),
+        ("Wed, 99 Foo 2015 99:99:99 GMT", None),
+        ("\x00\xff", None),
         ("soon", None),
         ("", None),
         (None, None),
@@ -257,9 +291,9 @@ def test_token_never_reaches_results_or_logs(caplog):
     caplog.set_level(logging.DEBUG)
     echo = f"cannot handle https://api.telefon-ip.ru/whatsapp/send_messages/{TOKEN}"
     results = [
-        send_with_answer(400, echo.encode()),
-        send_with_answer(400, ("x" * 190 + TOKEN).encode()),  # where the excerpt is cut
         send_with_answer(400, {"success": False, "error": echo}),
+        send_with_answer(400, {"error": "x" * 190 + TOKEN}),  # where the excerpt is cut
+        send_with_answer(400, echo.encode()),
         send_with_answer(200, {"success": False, "error": f"bad token {TOKEN}"}),
         send_with_answer(401, {"success": False, "error": f"Unauthorized token {TOKEN}"}),
         *(send_raising(e) for e in (httpx.ConnectError, httpx.ReadTimeout, httpx.ReadError)),

@@ -192,6 +192,31 @@ def test_retry_failed_puts_them_back_in_the_queue(admin_client, finished, app):
     assert (campaign.status, failed) == ("running", "pending")
 
 
+def test_retry_unknown_says_some_may_get_it_twice_before_it_is_confirmed(
+    admin_client, finished, app
+):
+    with app.app_context():
+        mark_recipients(finished, [PHONES[0]], "unknown", error="No answer")
+        db.session.execute(
+            db.update(Campaign).where(Campaign.id == finished).values(count_sent=1, count_unknown=1)
+        )
+        db.session.commit()
+    fragment = admin_client.get(f"/campaigns/{finished}/progress").get_data(as_text=True)
+    assert f'href="/campaigns/{finished}/retry-unknown"' in fragment
+
+    unconfirmed = admin_client.post(f"/campaigns/{finished}/retry", data={"status": "unknown"})
+    assert unconfirmed.headers["Location"].endswith(f"/campaigns/{finished}/retry-unknown")
+    page = admin_client.get(f"/campaigns/{finished}/retry-unknown").get_data(as_text=True)
+    assert "1 получатель, возможно, уже получил сообщение" in page
+    with app.app_context():
+        assert db.session.get(Campaign, finished).count_unknown == 1  # nothing moved yet
+
+    admin_client.post(f"/campaigns/{finished}/retry", data={"status": "unknown", "confirm": "yes"})
+    with app.app_context():
+        retried = db.session.scalar(db.select(Recipient.status).where(Recipient.phone == PHONES[0]))
+        assert (db.session.get(Campaign, finished).count_unknown, retried) == (0, "pending")
+
+
 def test_pause_resume_and_cancel(admin_client, draft, app):
     admin_client.post(f"/campaigns/{draft}/start", data={"confirm": "3"})
     admin_client.post(f"/campaigns/{draft}/pause")

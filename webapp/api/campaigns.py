@@ -60,7 +60,9 @@ def campaign_json(campaign: Campaign) -> dict:
         **{name: options.get(name) for name in OPTION_NAMES},
         "counts": service.counts(campaign),
         "pause_code": campaign.pause_code,
-        "pause_reason": _(reason) if reason else campaign.pause_detail,
+        "pause_reason": _(reason, detail=campaign.pause_detail or "")
+        if reason
+        else campaign.pause_detail,
         "pause_detail": campaign.pause_detail,
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
@@ -122,8 +124,11 @@ def delete(campaign_id: int):
 
 @bp.post(f"{CAMPAIGN}/retry")
 def retry(campaign_id: int):
-    statuses = json_body().get("status")
-    campaign = service.retry_campaign(db.session, campaign_id, statuses)
+    body = json_body()
+    statuses = body.get("status")
+    campaign = service.retry_campaign(
+        db.session, campaign_id, statuses, confirmed=body.get("confirm") is True
+    )
     audit("campaign_retried", ("campaign", campaign_id), {"status": statuses})
     db.session.commit()
     return campaign_json(campaign)
@@ -413,9 +418,9 @@ _JSON_BODY = {
 }
 
 
-def _body_with(name: str, schema: dict) -> dict:
-    """A JSON object body with one required member."""
-    body = {"type": "object", "required": [name], "properties": {name: schema}}
+def _body_with(name: str, schema: dict, **optional: dict) -> dict:
+    """A JSON object body with one required member, and ``optional`` ones."""
+    body = {"type": "object", "required": [name], "properties": {name: schema, **optional}}
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
@@ -492,10 +497,16 @@ openapi.PATHS.update(
         "/campaigns/{campaign_id}/retry": {
             "post": {
                 "summary": "Put failed and/or unknown recipients back to pending",
+                "description": (
+                    "An unknown recipient may already have the message: retrying unknown is "
+                    'refused with 409 (`"confirm_required": true`, `"unknown": <count>`) '
+                    'unless the body says `"confirm": true`.'
+                ),
                 "parameters": [_ID_PARAMETER],
                 "requestBody": _body_with(
                     "status",
                     {"type": "array", "items": {"type": "string", "enum": list(service.RETRYABLE)}},
+                    confirm={"type": "boolean", "default": False},
                 ),
                 "responses": {"200": _CAMPAIGN_OK, **_errors(400, 404, 409, 415, 422)},
             }

@@ -13,7 +13,8 @@ Campaign ``status``::
 Any other transition is refused (HTTP 409). ``pause_code`` says why a campaign is paused:
 ``user`` (someone pressed pause), ``balance`` / ``unauthorized`` (the gateway refused the
 account; every further call would fail too), ``gateway_unavailable`` (no successful answer
-for a sustained stretch). ``pause_detail`` keeps the gateway's own words, token-free.
+for a sustained stretch), ``gateway_error`` (a wrong address, a firewall, or the same refusal
+call after call). ``pause_detail`` keeps the gateway's own words, token-free.
 
 Starting materializes one ``Recipient`` per contact of the list, in one statement (opted-out
 phones become ``skipped``), and sets the ``count_*`` columns. From then on every change of a

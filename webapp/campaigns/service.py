@@ -50,6 +50,10 @@ PAUSE_REASONS = {
         "The gateway has not answered successfully for a while. Check its status, "
         "then press Resume."
     ),
+    "gateway_error": N_(
+        "The gateway refused call after call the same way: “%(detail)s”. Check the gateway "
+        "address and the WhatsApp accounts in Settings, then press Resume."
+    ),
 }
 
 NOT_FOUND = N_("There is no campaign %(id)s.")
@@ -73,6 +77,10 @@ DELETE_REFUSED = N_("Only a draft can be deleted; a started campaign keeps its r
 COPY_SUFFIX = N_("(copy)")
 RETRY_REFUSED = N_("Recipients can be retried when the campaign has completed or is paused.")
 NOTHING_TO_RETRY = N_("No recipient has the status to retry.")
+RETRY_UNKNOWN_UNCONFIRMED = N_(
+    "Recipients whose message may have arrived: %(count)s. Some may already have the message "
+    "and would get it twice. Confirm to send to them again anyway."
+)
 
 
 class CampaignError(Exception):
@@ -100,6 +108,16 @@ class CampaignConflict(CampaignError):
     """The campaign's status does not allow this (now)."""
 
     status = 409
+
+
+class RetryNeedsConfirmation(CampaignConflict):
+    """Retrying ``unknown`` may send some people a second message: ask before doing it."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            RETRY_UNKNOWN_UNCONFIRMED, {"count": count}, confirm_required=True, unknown=count
+        )
+        self.count = count
 
 
 @dataclass(frozen=True)
@@ -281,9 +299,18 @@ def cancel_campaign(session: Session, campaign_id: int, now: datetime | None = N
 
 
 def retry_campaign(
-    session: Session, campaign_id: int, statuses: Any, now: datetime | None = None
+    session: Session,
+    campaign_id: int,
+    statuses: Any,
+    now: datetime | None = None,
+    *,
+    confirmed: bool = False,
 ) -> Campaign:
-    """Put the recipients of ``statuses`` (failed, unknown) back to pending; completed → running."""
+    """Put the recipients of ``statuses`` (failed, unknown) back to pending; completed → running.
+
+    Retrying ``unknown`` is the one way a person may get a message twice: it is refused with
+    ``RetryNeedsConfirmation`` unless ``confirmed``.
+    """
     now = now or utcnow()
     statuses = _retry_statuses(statuses)
     campaign = get_campaign(session, campaign_id)
@@ -291,6 +318,8 @@ def retry_campaign(
         raise CampaignConflict(RETRY_REFUSED)
     if not any(getattr(campaign, f"count_{status}") for status in statuses):
         raise CampaignConflict(NOTHING_TO_RETRY)
+    if "unknown" in statuses and campaign.count_unknown and not confirmed:
+        raise RetryNeedsConfirmation(campaign.count_unknown)
     _transition(
         session,
         campaign_id,

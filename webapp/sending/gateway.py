@@ -21,20 +21,22 @@ REDACTED = "***"
 # ``send_messages`` action alone also marks the next segment as a token.
 GATEWAY_URL_RE = re.compile(r"(/whatsapp/[A-Za-z0-9_]+/|/send_messages/)[^/?#\s\"'<>]+")
 
-AccountProblem = Literal["balance", "unauthorized"]
+AccountProblem = Literal["balance", "unauthorized", "gateway_error"]
 
 
 class Outcome(StrEnum):
     SENT = "sent"
     """The gateway accepted the message."""
     ACCOUNT_ERROR = "account_error"
-    """Every further send will fail the same way (bad token, no balance): stop sending."""
+    """Every further send will fail the same way (bad token, no balance, a wrong address):
+    stop sending; nothing was sent."""
     RECIPIENT_ERROR = "recipient_error"
     """The gateway refused this one message (a bad number, say); the next may go through."""
     TRANSIENT = "transient"
-    """The message surely did not go out (no connection, 429, 5xx): it may be sent again."""
+    """The message surely did not go out (no connection, 429, 503): it may be sent again."""
     AMBIGUOUS = "ambiguous"
-    """The request may have reached the gateway but no usable answer came: never resend."""
+    """The request may have reached the gateway but no usable answer came (a timeout, 500,
+    502, 504, a page that is not the gateway's JSON): never resend."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,15 @@ class Gateway(Protocol):
     def close(self) -> None:
         """Release connections; the gateway is not used afterwards."""
         ...
+
+
+# Words of a refusal about the number itself, not about the account or the way there.
+_ABOUT_RECIPIENT_RE = re.compile(r"phone|number|recipient|номер|телефон|получател", re.IGNORECASE)
+
+
+def names_recipient(error: str, phone: str) -> bool:
+    """Whether a refusal's text is about this one recipient (its number), as far as it says."""
+    return bool(_ABOUT_RECIPIENT_RE.search(error)) or (bool(phone) and phone in error)
 
 
 class GatewayError(Exception):

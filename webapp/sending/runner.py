@@ -1,7 +1,8 @@
 """Where the sender runs: a background thread of the serving process, or ``flask worker``.
 
-By default every process that serves the web app sends too (``flask run``, and each gunicorn
-worker through ``wsgi.py``), so a single-machine setup needs nothing else; campaign leases
+By default every process that serves the web app sends too (``flask run``, each gunicorn
+worker, whether it loads ``webapp.wsgi:app`` or ``webapp:create_app()``, and any WSGI server
+importing ``webapp.wsgi``), so a single-machine setup needs nothing else; campaign leases
 keep them from sending the same campaign twice. With ``SENDER_IN_PROCESS = False`` the web
 processes only serve, and ``flask --app webapp worker`` processes send. Other CLI commands
 never send.
@@ -13,7 +14,9 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -30,8 +33,8 @@ from .store import SqlStore
 
 logger = logging.getLogger(__name__)
 
-# How long a stopping process waits for calls in flight (the client's read timeout and some).
-STOP_TIMEOUT_S = 40.0
+# How soon ``flask worker`` acts on a signal its handler noted.
+SIGNAL_POLL_S = 0.1
 
 
 def sender_config(config: Mapping[str, Any]) -> SenderConfig:
@@ -65,12 +68,22 @@ class SenderThread:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, timeout: float | None = STOP_TIMEOUT_S) -> None:
-        """Stop sending: calls in flight are answered and written, leases let go."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop sending: calls in flight are answered and written, leases let go.
+
+        After ``timeout`` seconds (``SENDER_STOP_TIMEOUT_S``; the database still out of
+        reach, say) the sender is abandoned: what it could not write stays ``sending``, to
+        become ``unknown``.
+        """
+        if timeout is None:
+            timeout = self.sender.config.stop_timeout_s
         self.sender.stop()
         self.thread.join(timeout)
-        if not self.thread.is_alive():
-            self.sender.store.close()
+        if self.thread.is_alive():
+            logger.error("sender %s: not stopped in %.0f s; giving up", self.sender.id, timeout)
+            self.sender.abandon()
+            return
+        self.sender.store.close()
 
 
 def start(app: Flask) -> SenderThread | None:
@@ -96,21 +109,29 @@ def serving_with_flask_run() -> bool:
     return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
 
 
+def serving_with_gunicorn() -> bool:
+    """Whether gunicorn loads the app to serve it (its arbiter runs in this process)."""
+    return "gunicorn.arbiter" in sys.modules
+
+
 @click.command("worker")
 @with_appcontext
 def worker_command() -> None:
     """Send campaigns from this process until SIGTERM or Ctrl+C."""
-    sender = build_sender(current_app._get_current_object())
+    runner = SenderThread(build_sender(current_app._get_current_object()))
+    signals: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sender.stop())
-    click.echo(f"Sender {sender.id} running (SIGTERM or Ctrl+C to stop)")
-    try:
-        sender.run()
-    finally:
-        sender.store.close()
+        # A handler runs between two steps of this thread, which may hold any lock: it only
+        # notes the signal, and this thread acts on it.
+        signal.signal(signum, lambda signum, frame: signals.append(signum))
+    runner.start()
+    click.echo(f"Sender {runner.sender.id} running (SIGTERM or Ctrl+C to stop)")
+    while not signals and runner.thread.is_alive():
+        time.sleep(SIGNAL_POLL_S)
+    runner.stop()
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(worker_command)
-    if serving_with_flask_run():
+    if serving_with_flask_run() or serving_with_gunicorn():
         start(app)

@@ -9,6 +9,7 @@ sandbox-gateway``) for end-to-end runs of the real client.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import random
 import re
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import httpx
@@ -41,11 +43,20 @@ BALANCE_BLOCKED = "Blocking a client by balance"
 INVALID_PHONE = "Invalid phone number, expected digits only in the format 79xxxxxxxxx"
 MISSING_MESSAGE = "The message text is empty"
 INVALID_APP = "Invalid app, expected an integer"
+UNKNOWN_APP = "This app is not linked to the account"
 NOT_ON_WHATSAPP = "The phone number is not registered in WhatsApp"
 UNKNOWN_ACTION = "Unknown action"
 SERVER_ERROR_PAGE = (
     b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+GATEWAY_TIMEOUT_PAGE = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+UNAVAILABLE_PAGE = (
+    b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+    b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
 )
 GARBAGE_PAGE = b"<!DOCTYPE html><html><body><h1>Technical works</h1></body></html>"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -53,7 +64,11 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 class Fault(StrEnum):
     SERVER_ERROR = "server_error"
-    """500 with an HTML page."""
+    """500 with an HTML page; the message is not sent."""
+    UNAVAILABLE = "unavailable"
+    """503 with an HTML page and a Retry-After header, before anything is sent."""
+    SENT_THEN_504 = "sent_then_504"
+    """The message is sent, but a proxy answers 504 with an HTML page: it gave up waiting."""
     RATE_LIMITED = "rate_limited"
     """429 with a Retry-After header."""
     GARBAGE = "garbage"
@@ -81,6 +96,8 @@ class SandboxConfig:
     retry_after_s: int = 1
     slow_s: float = READ_TIMEOUT_S + 5
     account: AccountState = AccountState.OK
+    apps: tuple[int, ...] = ()
+    """The account's linked WhatsApp apps; a call from another is refused. Empty: any."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.latency_min_s <= self.latency_max_s:
@@ -93,7 +110,10 @@ class SandboxConfig:
             raise ValueError("retry_after_s and slow_s must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"faults": {str(k): v for k, v in self.faults.items()}}
+        return asdict(self) | {
+            "faults": {str(k): v for k, v in self.faults.items()},
+            "apps": list(self.apps),
+        }
 
     def updated(self, changes: Mapping[str, Any]) -> SandboxConfig:
         """A copy with ``changes`` (JSON-like, ``faults`` merged per kind); ValueError if bad."""
@@ -112,6 +132,7 @@ class SandboxConfig:
                 retry_after_s=int(values["retry_after_s"]),
                 slow_s=float(values["slow_s"]),
                 account=AccountState(values["account"]),
+                apps=tuple(int(app) for app in values["apps"]),
             )
         except TypeError as exc:
             raise ValueError(str(exc)) from exc
@@ -230,6 +251,8 @@ class SandboxState:
         # then the call itself, as a real service checks them.
         if fault is Fault.SERVER_ERROR:
             return 500, SERVER_ERROR_PAGE, {}
+        if fault is Fault.UNAVAILABLE:
+            return 503, UNAVAILABLE_PAGE, {"Retry-After": str(config.retry_after_s)}
         if fault is Fault.RATE_LIMITED:
             return 429, _refusal("Too Many Requests"), {"Retry-After": str(config.retry_after_s)}
         if fault is Fault.GARBAGE:
@@ -247,6 +270,8 @@ class SandboxState:
             return 400, _refusal(MISSING_MESSAGE), {}
         if app is not None and not re.fullmatch(r"\d+", app):
             return 400, _refusal(INVALID_APP), {}
+        if app is not None and config.apps and int(app) not in config.apps:
+            return 400, _refusal(UNKNOWN_APP), {}
         if fault is Fault.RECIPIENT_ERROR:
             return 400, _refusal(NOT_ON_WHATSAPP), {}
         sent = SandboxMessage(
@@ -258,6 +283,8 @@ class SandboxState:
         )
         self._outbox.append(sent)
         self._sent_total += 1
+        if fault is Fault.SENT_THEN_504:
+            return 504, GATEWAY_TIMEOUT_PAGE, {}
         value = {
             "id": sent.id,
             "status": 1,
@@ -351,9 +378,29 @@ def sandbox_wsgi_app(state: SandboxState) -> Callable:
             endpoint, args = url_map.bind_to_environ(request.environ).match()
         except HTTPException as exc:
             return exc.get_response()
+        # The controls change faults and show every message: only for this machine, and a
+        # loopback Host keeps a web page's DNS-rebound requests out too.
+        if endpoint != "gateway" and not (
+            is_loopback(request.remote_addr) and is_loopback(urlsplit(f"//{request.host}").hostname)
+        ):
+            return _json({"error": "the sandbox controls answer loopback clients only"}, 403)
         return views[endpoint](request, **args)
 
     return app
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host``, a name or an address, can only mean this machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    # A dual-stack socket shows an IPv4 client as ::ffff:127.0.0.1.
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 class _RedactingRequestHandler(WSGIRequestHandler):
@@ -431,6 +478,11 @@ def _parse_faults(
 
 @click.command("sandbox-gateway")
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback (the controls still answer loopback only).",
+)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--token", default=DEFAULT_TOKEN, show_default=True, help="The token it accepts.")
 @click.option(
@@ -457,7 +509,11 @@ def _parse_faults(
     help=f"Fraction of calls answered with a fault; repeatable. KIND: {', '.join(Fault)}.",
 )
 @click.option(
-    "--retry-after", default=1, show_default=True, type=int, help="Retry-After of 429 answers."
+    "--retry-after",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Retry-After of 429 and 503 answers.",
 )
 @click.option(
     "--slow-s",
@@ -476,6 +532,7 @@ def _parse_faults(
 @click.option("--seed", type=int, help="Seed the random faults, latencies and ids.")
 def sandbox_gateway_command(
     host: str,
+    allow_remote: bool,
     port: int,
     token: str,
     latency_ms: tuple[float, float],
@@ -498,7 +555,18 @@ def sandbox_gateway_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if not is_loopback(host):
+        if not allow_remote:
+            raise click.UsageError(
+                f"--host {host} is reachable from other machines; add --allow-remote to mean it"
+            )
+        click.echo(
+            f"Warning: the sandbox gateway listens on {host}, open to other machines; it accepts "
+            "anyone with its token. Its /sandbox/ controls answer loopback clients only.",
+            err=True,
+        )
     server = make_sandbox_server(host, port, token=token, config=config, rng=random.Random(seed))
     click.echo(f"Sandbox gateway: TELEFON_IP_BASE_URL={server.base_url}")
-    click.echo(f"Messages: http://{host}:{server.port}/sandbox/messages (Ctrl+C to stop)")
+    local = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    click.echo(f"Messages: http://{local}:{server.port}/sandbox/messages (Ctrl+C to stop)")
     server.serve_forever()

@@ -7,9 +7,12 @@ own thread:
 
 * its dispatcher waits for the next slot of the pacer, claims a small batch of recipients
   (``pending`` → ``sending``, committed before any call), and hands each one to a small pool;
-* the pool calls the gateway, and the answers are written in batches with the counts;
+* the pool renders each message and calls the gateway, and the answers are written in
+  batches with the counts; whatever goes wrong in a worker, its recipient is settled;
 * the dispatcher also renews the lease while it waits, and stops claiming at once when the
-  campaign is paused, cancelled or its lease is lost.
+  campaign is paused, cancelled or its lease is lost;
+* while the database is out of reach (``StoreUnavailable``) the run waits and tries again,
+  keeping every answer it has until it is written.
 
 See ``webapp.campaigns`` for the lifecycle both sides follow.
 """
@@ -30,13 +33,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from queue import SimpleQueue
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..campaigns.options import SendingOptions
 from ..campaigns.rendering import parse_template, render_for_contact
 from ..i18n import N_
 from ..models import ContactList
-from .gateway import Gateway, Outcome, SendResult
+from .gateway import Gateway, Outcome, SendResult, names_recipient
 from .pacing import (
     DEFAULT_TIMEZONE,
     App,
@@ -49,11 +52,14 @@ from .pacing import (
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # The last stretch before a call is kept free of database work (writes, heartbeats), so the
 # call leaves on time.
 QUIET_S = 0.03
 
 GATEWAY_FAILED = N_("Sending failed unexpectedly; the message may have been sent")
+NOT_RENDERED = N_("The message could not be made from the template; nothing was sent")
 INTERRUPTED = N_(
     "Sending was interrupted before the gateway answered; the message may have been sent"
 )
@@ -85,7 +91,18 @@ class SenderConfig:
     down_after_s: float = 120.0
     down_after_calls: int = 20
     """The gateway is down after this many failed calls in a row over ``down_after_s``."""
+    same_error_calls: int = 5
+    """This many calls in a row refused with the same error that names no recipient (a
+    missing app, a proxy's page) pause the campaign rather than fail the whole list."""
+    max_retry_after_s: float = 600.0
+    """The longest wait a gateway's ``Retry-After`` may ask for."""
     crash_cooldown_s: float = 30.0
+    stop_timeout_s: float = 40.0
+    """How long a stopping process waits for calls in flight (the client's read timeout and
+    some) and for the database to take their answers."""
+    db_retry_s: float = 0.2
+    """The first wait before trying the database again; it doubles up to ``db_retry_max_s``."""
+    db_retry_max_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -136,32 +153,44 @@ class Pause:
     detail: str | None = None
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached or is locked now; the same call may work later.
+
+    The transaction was rolled back, or its commit went through unacknowledged: calling the
+    method again is safe (a claim whose answer was lost is given back by ``complete``).
+    """
+
+
 class Store(Protocol):
-    """The database as the sender needs it; every method is one committed transaction."""
+    """The database as the sender needs it; every method is one committed transaction.
+
+    Leases are timed by the database's clock (``lease_s`` from now), so hosts whose clocks
+    differ agree on when one expires. Any method may raise ``StoreUnavailable``.
+    """
 
     def start_due(self, now: datetime) -> list[int]:
         """Turn scheduled campaigns whose ``start_at`` has come to ``running``; their ids."""
         ...
 
-    def campaigns_to_run(self, now: datetime) -> list[int]:
+    def campaigns_to_run(self) -> list[int]:
         """Running campaigns whose lease is free or expired."""
         ...
 
     def take_lease(
-        self, campaign_id: int, owner: str, now: datetime, until: datetime
+        self, campaign_id: int, owner: str, now: datetime, lease_s: float
     ) -> CampaignPlan | None:
         """Lease a running campaign if free or expired; recipients others left ``sending``
         become ``unknown``. None when not taken."""
         ...
 
-    def renew_lease(self, campaign_id: int, owner: str, until: datetime) -> bool:
+    def renew_lease(self, campaign_id: int, owner: str, lease_s: float) -> bool:
         """Extend the lease; False when it is no longer ours or the campaign stopped running."""
         ...
 
     def release_lease(self, campaign_id: int, owner: str) -> None: ...
 
     def claim(
-        self, campaign_id: int, owner: str, limit: int, now: datetime, until: datetime
+        self, campaign_id: int, owner: str, limit: int, now: datetime, lease_s: float
     ) -> list[Claimed] | None:
         """Renew the lease and mark up to ``limit`` due pending recipients ``sending`` by us.
 
@@ -182,7 +211,11 @@ class Store(Protocol):
         ...
 
     def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
-        """Mark the campaign completed if nothing is pending or sending; whether it was."""
+        """Mark the campaign completed if nothing is pending or sending; whether it was.
+
+        The caller has no call in flight: what is still ``sending`` by ``owner`` was claimed
+        by a commit whose answer was lost, never called, so it goes back to ``pending``.
+        """
         ...
 
     def next_retry_at(self, campaign_id: int) -> datetime | None:
@@ -219,9 +252,12 @@ class SystemClock:
         return event.wait(max(0.0, seconds))
 
 
-def default_sender_id() -> str:
-    """Unique per process and host, short enough to leave room for a run number."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+def default_sender_id(name: str | None = None) -> str:
+    """Unique per process, short enough to leave room for a run number.
+
+    ``name`` (``SENDER_ID``) replaces the host name: processes given the same one still differ.
+    """
+    return f"{(name or socket.gethostname())[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Sender:
@@ -241,9 +277,11 @@ class Sender:
         self.gateway_factory = gateway_factory
         self.clock = clock or SystemClock()
         self.config = config or SenderConfig()
-        self.id = sender_id or default_sender_id()
+        self.id = default_sender_id(sender_id)
         self.rng = rng or random.Random()
         self._stopping = threading.Event()
+        self.abandoned = threading.Event()
+        """Set when the process exits without waiting: runs give up unwritten answers."""
         self._lock = threading.Lock()
         self._runs: dict[int, tuple[CampaignRun, threading.Thread | None]] = {}
         self._cooldown: dict[int, float] = {}
@@ -256,6 +294,8 @@ class Sender:
             while not self._stopping.is_set():
                 try:
                     self.tick()
+                except StoreUnavailable as exc:
+                    logger.warning("sender %s: the database is unavailable: %s", self.id, exc)
                 except Exception:
                     logger.exception("sender %s: looking for campaigns failed", self.id)
                 self.clock.wait(self._stopping, self.config.poll_s)
@@ -270,12 +310,18 @@ class Sender:
             for run, _ in self._runs.values():
                 run.stop.set()
 
+    def abandon(self) -> None:
+        """Stop at once, giving up on answers the database has not taken yet (they stay
+        ``sending`` and so become ``unknown``); for a process that cannot wait any longer."""
+        self.abandoned.set()
+        self.stop()
+
     def tick(self) -> None:
         """Start due scheduled campaigns and a run for each campaign whose lease we get."""
         self._reap()
         now = self.clock.now()
         self.store.start_due(now)
-        for campaign_id in self.store.campaigns_to_run(now):
+        for campaign_id in self.store.campaigns_to_run():
             if self._stopping.is_set():
                 return
             with self._lock:
@@ -284,6 +330,8 @@ class Sender:
                 continue
             try:
                 run = self._lease(campaign_id)
+            except StoreUnavailable:
+                raise  # the database, not this campaign: every campaign waits for the next poll
             except Exception:
                 logger.exception("campaign %s: cannot start sending; trying later", campaign_id)
                 self._cool_down(campaign_id)
@@ -314,9 +362,7 @@ class Sender:
         if self._stopping.is_set():
             return None
         owner = f"{self.id}/{next(self._run_numbers)}"
-        now = self.clock.now()
-        until = now + timedelta(seconds=self.config.lease_s)
-        plan = self.store.take_lease(campaign_id, owner, now, until)
+        plan = self.store.take_lease(campaign_id, owner, self.clock.now(), self.config.lease_s)
         if plan is None:
             return None
         try:
@@ -360,6 +406,14 @@ class _Health:
     failures: int = 0
     opened: bool = False
     """Whether any call got an answer yet: until then one call at a time."""
+    same_error: str | None = None
+    same_errors: int = 0
+    """Calls in a row refused with ``same_error``, a text that names no recipient."""
+
+    def fresh(self, mono: float) -> None:
+        """Forget failures before a long wait: they say nothing of the gateway now."""
+        self.last_answer, self.failures = mono, 0
+        self.same_error, self.same_errors = None, 0
 
 
 @dataclass
@@ -381,6 +435,7 @@ class CampaignRun:
         self.stop = threading.Event()
         self._gateway_factory = sender.gateway_factory
         self._rng = sender.rng
+        self._abandoned = sender.abandoned
         options = plan.options
         self.options = options
         self.template = parse_template(plan.template, plan.contact_list)
@@ -391,7 +446,7 @@ class CampaignRun:
         # call is let out, so a refused account costs one call, not a poolful.
         self._permits = threading.Semaphore(1)
         self._cond = threading.Condition()
-        self._calls: SimpleQueue[tuple[Claimed, App, str] | None] = SimpleQueue()
+        self._calls: SimpleQueue[tuple[Claimed, App] | None] = SimpleQueue()
         self._in_flight = 0
         self._gate = threading.Lock()
         self._never = threading.Event()
@@ -413,7 +468,10 @@ class CampaignRun:
             finally:
                 self.gateway.close()
         finally:
-            self.store.release_lease(self.plan.id, self.owner)
+            try:
+                self.store.release_lease(self.plan.id, self.owner)
+            except StoreUnavailable as exc:
+                logger.warning("campaign %s: lease left to expire: %s", self.plan.id, exc)
 
     def _run_with_workers(self) -> None:
         # Daemon threads of our own, not an executor: an executor is shut down when the
@@ -426,10 +484,12 @@ class CampaignRun:
             worker.start()
         queue: deque[Claimed] = deque()
         try:
-            self._send_all(queue)
+            try:
+                self._send_all(queue)
+            finally:
+                self._give_back(queue)
+                self._drain()
         finally:
-            self._give_back(queue)
-            self._drain()
             for _ in workers:
                 self._calls.put(None)
             for worker in workers:
@@ -437,7 +497,10 @@ class CampaignRun:
 
     def _work(self) -> None:
         while (call := self._calls.get()) is not None:
-            self._call(*call)
+            try:
+                self._call(*call)
+            except Exception:  # a worker must live on, or the calls queued for it would hang
+                logger.exception("campaign %s: a send worker failed", self.plan.id)
 
     def _send_all(self, queue: deque[Claimed]) -> None:
         while self._acquire_permit():
@@ -458,7 +521,8 @@ class CampaignRun:
                     continue
                 if not self._wait_until(slot):
                     return
-                self._submit(queue.popleft())
+                self._submit(queue[0])
+                queue.popleft()
                 submitted = True
             finally:
                 if not submitted:
@@ -468,11 +532,16 @@ class CampaignRun:
         """Wait while sending is not allowed (hold, window, daily limits); False when stopped."""
         # Nothing stays claimed meanwhile: a crash would leave it unknown though never sent.
         self._give_back(queue)
+        began = self.clock.monotonic()
         while (delay := self._blocked_for()) > 0:
             logger.info("campaign %s: waiting %.0f s to send", self.plan.id, delay)
             if not self._wait_until(self.clock.monotonic() + delay):
                 return False
-        self.pacer.reset(self.clock.monotonic())
+        mono = self.clock.monotonic()
+        self.pacer.reset(mono)
+        if mono - began >= self.config.down_after_s:
+            with self._cond:
+                self._health.fresh(mono)
         return True
 
     def _blocked_for(self) -> float:
@@ -489,7 +558,8 @@ class CampaignRun:
         return max(waits)
 
     def _load_day(self, now: datetime) -> None:
-        counts = self.store.sent_today(self.rotation.apps, day_start(now, self._timezone))
+        since = day_start(now, self._timezone)
+        counts = self._retrying(lambda: self.store.sent_today(self.rotation.apps, since))
         with self._cond:
             self._sent_today = Counter(counts)
         self._day_ends = next_day_start(now, self._timezone)
@@ -504,15 +574,17 @@ class CampaignRun:
 
     def _acquire_permit(self) -> bool:
         while not self._permits.acquire(timeout=self.config.flush_s):
-            self._tend()
             if self.stop.is_set():
                 return False
+            self._tend()
         return True
 
     def _claim_into(self, queue: deque[Claimed]) -> bool:
-        now = self.clock.now()
-        claimed = self.store.claim(
-            self.plan.id, self.owner, self._claim_size(), now, self._lease_end(now)
+        size = self._claim_size()
+        claimed = self._retrying(
+            lambda: self.store.claim(
+                self.plan.id, self.owner, size, self.clock.now(), self.config.lease_s
+            )
         )
         self._renewed = self.clock.monotonic()
         if claimed is None:
@@ -536,11 +608,11 @@ class CampaignRun:
                 self._cond.wait(self.config.flush_s)
                 return True
         self._flush()
-        now = self.clock.now()
-        if self.store.complete(self.plan.id, self.owner, now):
+        if self._retrying(lambda: self.store.complete(self.plan.id, self.owner, self.clock.now())):
             logger.info("campaign %s: completed", self.plan.id)
             return False
-        retry_at = self.store.next_retry_at(self.plan.id)
+        retry_at = self._retrying(lambda: self.store.next_retry_at(self.plan.id))
+        now = self.clock.now()
         delay = (retry_at - now).total_seconds() if retry_at else self.config.poll_s
         return self._wait_until(self.clock.monotonic() + max(delay, 0.0))
 
@@ -549,14 +621,39 @@ class CampaignRun:
             app = self.rotation.next_app(self._sent_today)
             self._sent_today[app] += 1  # counted from the call on, taken back if not sent
             self._in_flight += 1
+        self._calls.put((recipient, app))
+
+    def _call(self, recipient: Claimed, app: App) -> None:
+        """In a worker thread: render, call the gateway, keep the answer for the next write.
+
+        Whatever fails here, the recipient is settled and its slot given back.
+        """
+        text = None
+        try:
+            text = self._render(recipient)
+            self._space_out()
+            result = self.gateway.send_message(recipient.phone, text, app)
+        except Exception:
+            logger.exception(
+                "campaign %s: sending to recipient %s failed", self.plan.id, recipient.id
+            )
+            result = (
+                SendResult(Outcome.RECIPIENT_ERROR, error=NOT_RENDERED)
+                if text is None
+                else SendResult(Outcome.AMBIGUOUS, error=GATEWAY_FAILED)
+            )
+        try:
+            self._settle(recipient, app, text, result)
+        finally:
+            self._permits.release()
+
+    def _render(self, recipient: Claimed) -> str:
         plan = self.plan
-        text = render_for_contact(
+        return render_for_contact(
             self.template, plan.id, plan.contact_list, recipient.phone, recipient.fields_json
         ).text
-        self._calls.put((recipient, app, text))
 
-    def _call(self, recipient: Claimed, app: App, text: str) -> None:
-        """In a worker thread: one gateway call, its answer kept for the next write."""
+    def _space_out(self) -> None:
         with self._gate:
             # Slots are evenly spaced, but a worker that wakes late (a busy CPU) must not start
             # its call right before the next one: calls start at least an interval apart.
@@ -564,34 +661,33 @@ class CampaignRun:
             if delay > 0:
                 self.clock.wait(self._never, delay)
             self._last_start = self.clock.monotonic()
-        try:
-            result = self.gateway.send_message(recipient.phone, text, app)
-        except Exception:
-            logger.exception("campaign %s: the gateway raised", self.plan.id)
-            result = SendResult(Outcome.AMBIGUOUS, error=GATEWAY_FAILED)
-        try:
-            self._settle(recipient, app, text, result)
-        finally:
-            self._permits.release()
 
-    def _settle(self, recipient: Claimed, app: App, text: str, result: SendResult) -> None:
-        update = self._update_for(recipient, app, text, result)
+    def _settle(self, recipient: Claimed, app: App, text: str | None, result: SendResult) -> None:
+        try:
+            update = self._update_for(recipient, app, text, result)
+        except Exception:
+            logger.exception("campaign %s: cannot read the answer", self.plan.id)
+            update = Update(recipient.id, "unknown", app, text, error=GATEWAY_FAILED)
         mono = self.clock.monotonic()
         with self._cond:
-            pause = self._observe(result, app, mono)
-            if not self._buffer.updates:
-                self._buffer.since = mono
-            self._buffer.updates.append(update)
-            if pause and not self._buffer.pause:
-                logger.warning(
-                    "campaign %s: pausing (%s): %s", self.plan.id, pause.code, pause.detail
-                )
-                self._buffer.pause = pause
-                self.stop.set()
-            self._in_flight -= 1
-            self._cond.notify_all()
+            try:
+                if not self._buffer.updates:
+                    self._buffer.since = mono
+                self._buffer.updates.append(update)
+                pause = self._observe(result, app, mono, recipient.phone)
+                if pause and not self._buffer.pause:
+                    logger.warning(
+                        "campaign %s: pausing (%s): %s", self.plan.id, pause.code, pause.detail
+                    )
+                    self._buffer.pause = pause
+                    self.stop.set()
+            finally:
+                self._in_flight -= 1
+                self._cond.notify_all()
 
-    def _update_for(self, recipient: Claimed, app: App, text: str, result: SendResult) -> Update:
+    def _update_for(
+        self, recipient: Claimed, app: App, text: str | None, result: SendResult
+    ) -> Update:
         now = self.clock.now()
         outcome = result.outcome
         if outcome is Outcome.SENT:
@@ -609,26 +705,54 @@ class CampaignRun:
         if outcome is Outcome.AMBIGUOUS:
             return Update(recipient.id, "unknown", app, text, error=result.error)
         if outcome is Outcome.TRANSIENT and recipient.attempts < self.config.max_attempts:
-            delay = max(self._backoff(recipient.attempts), result.retry_after or 0.0)
+            delay = max(self._backoff(recipient.attempts), self._retry_after(result))
             retry_at = now + timedelta(seconds=delay)
             return Update(
                 recipient.id, "pending", app, text, error=result.error, next_attempt_at=retry_at
             )
         return Update(recipient.id, "failed", app, text, error=result.error)
 
-    def _observe(self, result: SendResult, app: App, mono: float) -> Pause | None:
+    def _retry_after(self, result: SendResult) -> float:
+        """The wait the gateway asked for, within reason; none if it made no sense."""
+        seconds = result.retry_after
+        if seconds is None or math.isnan(seconds):
+            return 0.0
+        return min(max(seconds, 0.0), self.config.max_retry_after_s)
+
+    def _observe(self, result: SendResult, app: App, mono: float, phone: str) -> Pause | None:
         """Learn from one answer (call under the lock); a pause when no call can succeed."""
         outcome = result.outcome
         if outcome not in (Outcome.SENT, Outcome.AMBIGUOUS):
             self._sent_today[app] -= 1
-        if result.retry_after:
-            self._hold_until = max(self._hold_until, mono + result.retry_after)
+        if retry_after := self._retry_after(result):
+            self._hold_until = max(self._hold_until, mono + retry_after)
         if outcome is Outcome.ACCOUNT_ERROR:
             return Pause(result.account_problem or "unauthorized", result.error)
         if outcome in (Outcome.SENT, Outcome.RECIPIENT_ERROR):
             self._answered(mono)
+        else:
+            pause = self._failed_call(mono, result.error)
+            if pause:
+                return pause
+        if outcome is Outcome.TRANSIENT or (
+            outcome is Outcome.AMBIGUOUS and result.http_status is None
+        ):
+            return None  # no answer at all (a timeout): the outage detector's business
+        return self._same_error(result, phone)
+
+    def _same_error(self, result: SendResult, phone: str) -> Pause | None:
+        """Pause when calls keep being refused the same way for no recipient's sake."""
+        health = self._health
+        error = result.error if result.outcome is not Outcome.SENT else None
+        if error is None or names_recipient(error, phone):
+            health.same_error, health.same_errors = None, 0
             return None
-        return self._failed_call(mono, result.error)
+        if error != health.same_error:
+            health.same_error, health.same_errors = error, 0
+        health.same_errors += 1
+        if health.same_errors >= self.config.same_error_calls:
+            return Pause("gateway_error", error)
+        return None
 
     def _answered(self, mono: float) -> None:
         health = self._health
@@ -649,7 +773,9 @@ class CampaignRun:
         return None
 
     def _backoff(self, attempts: int) -> float:
-        delay = min(self.config.max_backoff_s, self.config.backoff_s * 2 ** (attempts - 1))
+        # Doubling stops long before a float would overflow, whatever max_attempts is.
+        doublings = min(attempts - 1, 64)
+        delay = min(self.config.max_backoff_s, self.config.backoff_s * 2**doublings)
         return delay * (1 + self._rng.random() / 2)
 
     def _give_back(self, queue: deque[Claimed]) -> None:
@@ -677,6 +803,9 @@ class CampaignRun:
         False when the run is to stop.
         """
         while True:
+            # Stopping comes first: a pause is then written with the claims given back.
+            if self.stop.is_set():
+                return False
             if not 0 < deadline - self.clock.monotonic() <= QUIET_S:
                 self._tend()
             if self.stop.is_set():
@@ -701,21 +830,50 @@ class CampaignRun:
             self._flush()
         if mono >= self._renewed + self.config.heartbeat_s:
             self._renewed = mono
-            until = self._lease_end(self.clock.now())
-            if not self.store.renew_lease(self.plan.id, self.owner, until):
+            try:
+                renewed = self.store.renew_lease(self.plan.id, self.owner, self.config.lease_s)
+            except StoreUnavailable as exc:
+                logger.warning("campaign %s: cannot renew the lease now: %s", self.plan.id, exc)
+                # Soon again, not a heartbeat later: the lease must not run out meanwhile.
+                self._renewed = mono - self.config.heartbeat_s + self.config.db_retry_max_s
+                return
+            if not renewed:
                 logger.info("campaign %s: paused, cancelled or lease lost; stopping", self.plan.id)
                 self.stop.set()
 
     def _flush(self) -> None:
+        """Write the buffered answers; an answer once received is tried until it is written."""
         with self._cond:
             buffer, self._buffer = self._buffer, _Buffer()
         if buffer.updates or buffer.pause:
-            self.store.record(
-                self.plan.id, self.owner, buffer.updates, self.clock.now(), buffer.pause
+            self._retrying(
+                lambda: self.store.record(
+                    self.plan.id, self.owner, buffer.updates, self.clock.now(), buffer.pause
+                ),
+                answers=True,
             )
 
-    def _lease_end(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.config.lease_s)
+    def _retrying(self, operation: Callable[[], T], *, answers: bool = False) -> T:
+        """``operation()``, tried again with growing waits while the database is unavailable.
+
+        Writing ``answers`` goes on until done, even while the run stops; anything else gives
+        up once the run is to stop. Both give up when the sender is abandoned.
+        """
+        delay = self.config.db_retry_s
+        while True:
+            try:
+                return operation()
+            except StoreUnavailable as exc:
+                if self._abandoned.is_set() or (self.stop.is_set() and not answers):
+                    raise
+                logger.warning(
+                    "campaign %s: the database is unavailable (%s); trying again in %.1f s",
+                    self.plan.id,
+                    exc,
+                    delay,
+                )
+            self.clock.wait(self._abandoned if answers else self.stop, delay)
+            delay = min(2 * delay, self.config.db_retry_max_s)
 
 
 def pool_size(options: SendingOptions, config: SenderConfig) -> int:

@@ -5,6 +5,11 @@ IMMEDIATE``: it takes the write lock up front, so two processes never both read 
 to upgrade to writing (``SQLITE_BUSY``); they queue on the busy timeout instead. On PostgreSQL
 claims lock the rows they pick with ``FOR UPDATE SKIP LOCKED``, and every guard is a
 conditional ``UPDATE`` that PostgreSQL re-checks once it holds the row.
+
+Leases are timed by the database's clock, never a host's. A transaction that touches a
+campaign and its recipients locks the campaign row first, as the campaign functions of the web
+side do, so the two never wait for each other in a circle. A lost connection or a lock held
+too long is ``StoreUnavailable``: the sender tries again.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -33,11 +39,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 
 from ..campaigns.options import OptionsError, SendingOptions, parse_options
 from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
 from .pacing import App
-from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, Update
+from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, StoreUnavailable, Update
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +75,36 @@ _WRITE_ANSWER = (
 )
 
 
+class db_time(FunctionElement):
+    """The database's clock (UTC) plus ``seconds``: one clock for the leases of every host."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        super().__init__(literal(float(seconds)))
+
+
+@compiles(db_time, "sqlite")
+def _sqlite_time(element: db_time, compiler: Any, **kw: Any) -> str:
+    seconds = compiler.process(element.clauses, **kw)
+    # Written as SQLAlchemy writes datetimes on SQLite, microseconds included, so they compare.
+    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {seconds})) || '000')"
+
+
+@compiles(db_time, "postgresql")
+def _postgresql_time(element: db_time, compiler: Any, **kw: Any) -> str:
+    seconds = compiler.process(element.clauses, **kw)
+    return f"(now() + make_interval(secs => {seconds}))"
+
+
 def create_sender_engine(url: str, **options: Any) -> Engine:
-    """An engine for the sender; on SQLite its transactions begin IMMEDIATE."""
-    engine = create_engine(url, **options)
+    """An engine for the sender; on SQLite its transactions begin IMMEDIATE.
+
+    Connections are checked before use, so one the database dropped (a restart, a failover)
+    is replaced instead of failing a write.
+    """
+    engine = create_engine(url, **{"pool_pre_ping": True, **options})
     if make_url(url).get_backend_name() == "sqlite":
         # The documented pysqlite recipe: stop the driver's own deferred BEGIN, emit ours.
         @event.listens_for(engine, "connect")
@@ -95,8 +131,21 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """One transaction; the database being out of reach is ``StoreUnavailable``."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailable(_reason(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(_reason(exc)) from exc
+            raise
+
     def start_due(self, now: datetime) -> list[int]:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             scheduled = conn.execute(
                 select(campaigns.c.id, campaigns.c.options_json).where(
                     campaigns.c.status == "scheduled"
@@ -125,28 +174,28 @@ class SqlStore:
                     started.append(campaign_id)
         return started
 
-    def campaigns_to_run(self, now: datetime) -> list[int]:
-        with self.engine.begin() as conn:
+    def campaigns_to_run(self) -> list[int]:
+        with self._begin() as conn:
             return list(
                 conn.scalars(
                     select(campaigns.c.id)
-                    .where(campaigns.c.status == "running", _lease_free(now))
+                    .where(campaigns.c.status == "running", _lease_free())
                     .order_by(campaigns.c.id)
                 )
             )
 
     def take_lease(
-        self, campaign_id: int, owner: str, now: datetime, until: datetime
+        self, campaign_id: int, owner: str, now: datetime, lease_s: float
     ) -> CampaignPlan | None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             taken = conn.execute(
                 update(campaigns)
                 .where(
                     campaigns.c.id == campaign_id,
                     campaigns.c.status == "running",
-                    _lease_free(now),
+                    _lease_free(),
                 )
-                .values(lease_owner=owner, lease_expires_at=until)
+                .values(lease_owner=owner, lease_expires_at=db_time(lease_s))
             ).rowcount
             if not taken:
                 return None
@@ -183,12 +232,12 @@ class SqlStore:
             options=_options(row.options_json),
         )
 
-    def renew_lease(self, campaign_id: int, owner: str, until: datetime) -> bool:
-        with self.engine.begin() as conn:
-            return _renew(conn, campaign_id, owner, until)
+    def renew_lease(self, campaign_id: int, owner: str, lease_s: float) -> bool:
+        with self._begin() as conn:
+            return _renew(conn, campaign_id, owner, lease_s)
 
     def release_lease(self, campaign_id: int, owner: str) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 update(campaigns)
                 .where(campaigns.c.id == campaign_id, campaigns.c.lease_owner == owner)
@@ -196,7 +245,7 @@ class SqlStore:
             )
 
     def claim(
-        self, campaign_id: int, owner: str, limit: int, now: datetime, until: datetime
+        self, campaign_id: int, owner: str, limit: int, now: datetime, lease_s: float
     ) -> list[Claimed] | None:
         picked = recipients.alias("picked")
         due = (
@@ -215,8 +264,8 @@ class SqlStore:
             .where(contacts.c.id == recipients.c.contact_id)
             .scalar_subquery()
         )
-        with self.engine.begin() as conn:
-            if not _renew(conn, campaign_id, owner, until):
+        with self._begin() as conn:
+            if not _renew(conn, campaign_id, owner, lease_s):
                 return None
             rows = conn.execute(
                 update(recipients)
@@ -239,7 +288,8 @@ class SqlStore:
         now: datetime,
         pause: Pause | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
+            _lock_campaign(conn, campaign_id)
             # Only what is still ours: a sender that took over may have declared it unknown.
             ours = (
                 set(
@@ -284,7 +334,18 @@ class SqlStore:
             recipients.c.campaign_id == campaign_id,
             recipients.c.status.in_(("pending", "sending")),
         )
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
+            if not _lock_campaign(conn, campaign_id, owner):
+                return False
+            conn.execute(
+                update(recipients)
+                .where(
+                    recipients.c.campaign_id == campaign_id,
+                    recipients.c.status == "sending",
+                    recipients.c.claimed_by == owner,
+                )
+                .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
+            )
             return bool(
                 conn.execute(
                     update(campaigns)
@@ -299,7 +360,7 @@ class SqlStore:
             )
 
     def next_retry_at(self, campaign_id: int) -> datetime | None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return conn.scalar(
                 select(func.min(recipients.c.next_attempt_at)).where(
                     recipients.c.campaign_id == campaign_id, recipients.c.status == "pending"
@@ -308,7 +369,7 @@ class SqlStore:
 
     def sent_today(self, apps: Sequence[App], since: datetime) -> dict[App, int]:
         chosen = [app for app in apps if app is not None]
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             rows = conn.execute(
                 select(recipients.c.app, func.count())
                 .where(
@@ -324,8 +385,19 @@ class SqlStore:
         return {app: count for app, count in rows}
 
 
-def _lease_free(now: datetime):
-    return or_(campaigns.c.lease_owner.is_(None), campaigns.c.lease_expires_at < now)
+def _lease_free():
+    return or_(campaigns.c.lease_owner.is_(None), campaigns.c.lease_expires_at < db_time())
+
+
+def _lock_campaign(conn: Connection, campaign_id: int, owner: str | None = None) -> bool:
+    """Lock the campaign row before any of its recipients; whether ``owner`` holds it."""
+    held = _held(campaign_id, owner) if owner else campaigns.c.id == campaign_id
+    return conn.scalar(select(campaigns.c.id).where(held).with_for_update()) is not None
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's first line, without the statement and parameters SQLAlchemy adds."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
 
 
 def _held(campaign_id: int, owner: str):
@@ -337,8 +409,10 @@ def _held(campaign_id: int, owner: str):
     )
 
 
-def _renew(conn: Connection, campaign_id: int, owner: str, until: datetime) -> bool:
-    renewed = update(campaigns).where(_held(campaign_id, owner)).values(lease_expires_at=until)
+def _renew(conn: Connection, campaign_id: int, owner: str, lease_s: float) -> bool:
+    renewed = (
+        update(campaigns).where(_held(campaign_id, owner)).values(lease_expires_at=db_time(lease_s))
+    )
     return bool(conn.execute(renewed).rowcount)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -17,6 +18,7 @@ import httpx
 
 from ..i18n import N_
 from .gateway import (
+    AccountProblem,
     GatewayConfigError,
     Outcome,
     RedactingFilter,
@@ -29,13 +31,10 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 # Longer GET URLs risk being cut by proxies; the API accepts the same fields as a POST form.
 MAX_GET_URL_BYTES = 1800
+# Gateway texts shorter than this are kept whole; longer ones are cut.
 ERROR_EXCERPT_CHARS = 200
-
-# The gateway's own texts for the two conditions that stop every further call.
-ACCOUNT_ERRORS = {
-    "blocking a client by balance": "balance",
-    "unauthorized token": "unauthorized",
-}
+# Retry-After asks us to wait; a longer (or absurd) wait is cut to this.
+MAX_RETRY_AFTER_S = 600.0
 
 CONNECT_FAILED = N_("Could not connect to the gateway")
 NO_FREE_CONNECTION = N_("No free connection to the gateway: too many sends in flight")
@@ -46,14 +45,28 @@ CONNECTION_BROKE = N_(
 UNEXPECTED_ANSWER = N_(
     "The gateway answered with something unexpected; the message may have been sent"
 )
+SERVER_ERROR = N_("The gateway answered with a server error; the message may have been sent")
 UNAVAILABLE = N_("The gateway is temporarily unavailable")
 SLOW_DOWN = N_("The gateway asked to send more slowly")
 REDIRECTED = N_("The gateway answered with a redirect: check the gateway address")
+NOT_FOUND = N_("The gateway address was not found (HTTP 404): check the gateway address")
+FORBIDDEN = N_("The gateway refused access (HTTP 403): check the firewall and the account")
 REFUSED = N_("The gateway refused the message without saying why")
 TOKEN_REJECTED = N_("The gateway rejected the API token")
 
-# 408: the gateway gave up waiting for our request, so it did not act on it.
-_TRANSIENT_STATUSES = {408: UNAVAILABLE, 429: SLOW_DOWN}
+# Answers that say the gateway did nothing: the message may be sent again. 408: the gateway
+# gave up waiting for our request, so it did not act on it.
+_TRANSIENT_STATUSES = {408: UNAVAILABLE, 429: SLOW_DOWN, 503: UNAVAILABLE}
+# Any other 5xx may come from a proxy that gave up while the gateway went on: maybe sent.
+_SERVER_ERRORS = {
+    500: N_("The gateway failed (HTTP 500); the message may have been sent"),
+    502: N_(
+        "A proxy got no valid answer from the gateway (HTTP 502); the message may have been sent"
+    ),
+    504: N_("A proxy timed out waiting for the gateway (HTTP 504); the message may have been sent"),
+}
+# Answers no call can get past (a wrong address, a firewall) unless someone changes something.
+_GATEWAY_STATUSES = {403: FORBIDDEN, 404: NOT_FOUND}
 
 # Exceptions that say whether the request went out; checked in order.
 _TRANSPORT_FAILURES: tuple[tuple[tuple[type[Exception], ...], Outcome, str], ...] = (
@@ -158,36 +171,43 @@ def result_for_exception(exc: httpx.HTTPError) -> SendResult:
 
 
 def interpret_response(response: httpx.Response, *, token: str = "") -> SendResult:
-    """Classify an HTTP answer of ``send_messages``; ``token`` is masked out of quoted bodies."""
+    """Classify an HTTP answer of ``send_messages``; ``token`` is masked out of quoted texts.
+
+    Only the gateway's documented JSON ``error`` is quoted; any other body (a proxy's page)
+    is never quoted: the status code alone says what happened.
+    """
     status = response.status_code
     body = _json_object(response.content)
     gateway_error = body.get("error") if body else None
     error = _quote(str(gateway_error), token) if gateway_error not in (None, "") else None
-    account_problem = "unauthorized" if status == 401 else ACCOUNT_ERRORS.get((error or "").lower())
 
-    if account_problem:
+    problem = account_problem(status, error)
+    if problem:
+        # A balance block is only ever known from its text; the others may come without one.
+        fallback = TOKEN_REJECTED if problem == "unauthorized" else _GATEWAY_STATUSES.get(status)
         return SendResult(
             Outcome.ACCOUNT_ERROR,
-            error=error or TOKEN_REJECTED,
+            error=error or fallback or REDIRECTED,
             http_status=status,
-            account_problem=account_problem,
+            account_problem=problem,
         )
-    if status in _TRANSIENT_STATUSES or status >= 500:
+    if status in _TRANSIENT_STATUSES:
         return SendResult(
             Outcome.TRANSIENT,
-            error=_TRANSIENT_STATUSES.get(status, UNAVAILABLE),
+            error=_TRANSIENT_STATUSES[status],
             http_status=status,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
-    if 300 <= status < 400:
-        return SendResult(Outcome.TRANSIENT, error=REDIRECTED, http_status=status)
-    if status >= 400 or (body is not None and body.get("success") is False):
-        # A refusal without the documented JSON still says something: quote the start of it.
-        excerpt = _quote(response.text, token) if body is None else None
+    if status >= 500:
         return SendResult(
-            Outcome.RECIPIENT_ERROR, error=error or excerpt or REFUSED, http_status=status
+            Outcome.AMBIGUOUS, error=_SERVER_ERRORS.get(status, SERVER_ERROR), http_status=status
         )
-    value = body.get("value") if body and body.get("success") is True else None
+    if body is None:
+        # Not the gateway's JSON: a proxy's page or garbage, after which it may have sent it.
+        return SendResult(Outcome.AMBIGUOUS, error=UNEXPECTED_ANSWER, http_status=status)
+    if status >= 400 or body.get("success") is False:
+        return SendResult(Outcome.RECIPIENT_ERROR, error=error or REFUSED, http_status=status)
+    value = body.get("value") if body.get("success") is True else None
     message_id = _message_id(value)
     if message_id is None:
         return SendResult(Outcome.AMBIGUOUS, error=UNEXPECTED_ANSWER, http_status=status)
@@ -201,22 +221,40 @@ def interpret_response(response: httpx.Response, *, token: str = "") -> SendResu
     )
 
 
+def account_problem(status: int, error: str | None) -> AccountProblem | None:
+    """Whether an answer stops every further call, and why; None when it concerns one call."""
+    meaning = (error or "").lower().rstrip(" .!;:")
+    if status == 401 or meaning == "unauthorized token":
+        return "unauthorized"
+    if "balance" in meaning:
+        return "balance"
+    if 300 <= status < 400 or status == 404 or (status == 403 and error is None):
+        # A wrong address or a firewall: nothing gets through until someone changes it.
+        return "gateway_error"
+    return None
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date), or None."""
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date), or None.
+
+    At most ``MAX_RETRY_AFTER_S``; a header that is no number nor date counts as absent.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # an HTTP-date is always GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds):
         return None
-    if when.tzinfo is None:  # an HTTP-date is always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 def _json_object(content: bytes) -> dict | None:

@@ -330,7 +330,9 @@ def progress_context(campaign: Campaign) -> dict:
         "counts": counts,
         "percent": int(100 * done / counts["total"]) if counts["total"] else 0,
         "eta": service.campaign_eta(campaign),
-        "pause_reason": _(service.PAUSE_REASONS[campaign.pause_code])
+        "pause_reason": _(
+            service.PAUSE_REASONS[campaign.pause_code], detail=campaign.pause_detail or ""
+        )
         if campaign.pause_code
         else None,
     }
@@ -390,7 +392,11 @@ def delete(campaign_id: int):
 def retry(campaign_id: int):
     statuses = request.form.getlist("status")
     try:
-        service.retry_campaign(db.session, campaign_id, statuses)
+        service.retry_campaign(
+            db.session, campaign_id, statuses, confirmed=request.form.get("confirm") == "yes"
+        )
+    except service.RetryNeedsConfirmation:
+        return redirect(url_for("campaigns.retry_unknown", campaign_id=campaign_id))
     except service.CampaignError as error:
         flash(refusal(error), "error")
     else:
@@ -398,6 +404,15 @@ def retry(campaign_id: int):
         db.session.commit()
         flash(_("The chosen recipients are queued again."), "success")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+
+
+@bp.get("/<int:campaign_id>/retry-unknown")
+def retry_unknown(campaign_id: int):
+    """Say what retrying unknown recipients risks, before anyone confirms it."""
+    campaign = load(campaign_id)
+    if not campaign.count_unknown:
+        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    return render_template("campaigns/retry_unknown.html", campaign=campaign)
 
 
 def result_filters() -> tuple[str | None, str]:

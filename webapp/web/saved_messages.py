@@ -40,8 +40,7 @@ def form_values() -> tuple[str, str] | None:
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     if request.method == "GET":
-        # The campaign editor sends its message here to save it under a name.
-        return render_template("saved/edit.html", saved=None, body=request.args.get("template", ""))
+        return render_template("saved/edit.html", saved=None, body="")
     values = form_values()
     if values is None:
         return render_template(
@@ -51,6 +50,12 @@ def new():
     db.session.commit()
     flash(_("Message saved."), "success")
     return redirect(url_for("saved.index"))
+
+
+@bp.post("/new/from-campaign")
+def new_from_campaign():
+    """The campaign editor's message to save under a name; posted, its text stays out of URLs."""
+    return render_template("saved/edit.html", saved=None, body=request.form.get("template", ""))
 
 
 @bp.route("/<int:saved_id>", methods=["GET", "POST"])

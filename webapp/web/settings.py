@@ -15,6 +15,7 @@ from ..config import DEFAULT_BASE_URL
 from ..extensions import db
 from ..models import ApiKey, User, utcnow
 from ..numbers import NumberError, history, list_numbers, number_key, update_number
+from ..security import no_store
 from ..settings import (
     gateway_settings,
     get_setting,
@@ -207,6 +208,7 @@ def reset_password(user_id: int):
 
 
 @bp.post("/api-keys")
+@no_store
 def add_api_key():
     key = create_api_key(current_user, request.form.get("name", "").strip()[:100])
     audit("api_key_created", ("user", current_user.id), {"prefix": key[:12]})
