@@ -134,20 +134,29 @@ def plan_slots(
     not_before: datetime,
     gap_s: float,
     horizon_s: float,
+    lead_s: float = 0.0,
 ) -> list[Slot]:
     """Up to ``count`` slots, each from the number free soonest (most room on a tie).
 
     A campaign's own pace keeps its slots ``gap_s`` apart from ``not_before`` on; slots later
-    than ``horizon_s`` from ``now`` are not taken. Moves the states on.
+    than ``horizon_s`` from ``now`` are not taken. A paced number's slot is ``lead_s`` ahead at
+    least: the claim's answer must come back before it, or the call would come late, close to
+    the next slot another process took. Moves the states on.
     """
     slots: list[Slot] = []
     earliest = max(now, not_before)
+    ready = now + timedelta(seconds=lead_s)
+
+    def slot_of(state: NumberState) -> datetime:
+        at = max(earliest, state.next_free_at or earliest)
+        return max(at, ready) if state.interval_s else at
+
     for _ in range(count):
         open_ = [s for s in states if not s.paused and s.room > 0]
         if not open_:
             break
-        best = min(open_, key=lambda s: (max(earliest, s.next_free_at or earliest), -s.room))
-        at = max(earliest, best.next_free_at or earliest)
+        best = min(open_, key=lambda s: (slot_of(s), -s.room))
+        at = slot_of(best)
         if (at - now).total_seconds() > horizon_s:
             break
         slots.append(Slot(best.app, at, best.day))
@@ -191,6 +200,7 @@ def take_slots(
     not_before: datetime | None = None,
     gap_s: float = 0.0,
     horizon_s: float = math.inf,
+    lead_s: float = 0.0,
 ) -> Taken:
     """Take up to ``count`` slots of the numbers of ``caps`` in the caller's transaction.
 
@@ -205,7 +215,7 @@ def take_slots(
         cap = caps.get(state.app)
         if cap is not None:
             state.limit = min(state.taken + cap, math.inf if state.limit is None else state.limit)
-    slots = plan_slots(states, count, now, not_before or now, gap_s, horizon_s)
+    slots = plan_slots(states, count, now, not_before or now, gap_s, horizon_s, lead_s)
     save_slots(conn, states, slots)
     if slots or not count:
         return Taken(slots)

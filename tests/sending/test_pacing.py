@@ -8,8 +8,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from webapp.sending.pacing import (
-    AppRotation,
-    DailyLimitReached,
     Pacer,
     SendWindow,
     apps_under_limit,
@@ -237,32 +235,3 @@ def test_apps_under_limit():
     assert apps_under_limit([1, 2, 3], {1: 100, 2: 99}, 100) == [2, 3]
     assert apps_under_limit([1, 2], {1: 10_000}, None) == [1, 2]
     assert apps_under_limit([None], {None: 5}, 5) == []
-
-
-def test_rotation_is_round_robin():
-    rotation = AppRotation([1, 2, 3])
-    assert [rotation.next_app({}) for _ in range(7)] == [1, 2, 3, 1, 2, 3, 1]
-
-
-def test_rotation_skips_apps_at_their_daily_limit():
-    rotation = AppRotation([1, 2, 3], daily_limit=50)
-    sent_today = {1: 10, 2: 50, 3: 49}
-    assert [rotation.next_app(sent_today) for _ in range(4)] == [1, 3, 1, 3]
-    sent_today[3] = 50
-    assert [rotation.next_app(sent_today) for _ in range(2)] == [1, 1]
-    sent_today[1] = 50
-    with pytest.raises(DailyLimitReached):
-        rotation.next_app(sent_today)
-    assert rotation.next_app({}) == 2  # a new day: the rotation goes on where it was
-
-
-def test_rotation_without_apps_uses_the_only_account():
-    rotation = AppRotation(daily_limit=2)
-    assert rotation.next_app({None: 1}) is None
-    with pytest.raises(DailyLimitReached):
-        rotation.next_app({None: 2})
-
-
-def test_rotation_needs_an_app():
-    with pytest.raises(ValueError):
-        AppRotation([])
