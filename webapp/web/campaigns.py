@@ -30,7 +30,7 @@ from ..contacts.browse import list_columns
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, MessageTemplate, User, utcnow
-from ..numbers import capacities, linked_apps
+from ..numbers import WAIT_REASONS, capacities, linked_apps
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
@@ -334,6 +334,12 @@ def progress_context(campaign: Campaign) -> dict:
             service.PAUSE_REASONS[campaign.pause_code], detail=campaign.pause_detail or ""
         )
         if campaign.pause_code
+        else None,
+        "waiting": _(
+            WAIT_REASONS[campaign.waiting_reason],
+            until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
+        )
+        if campaign.status == "running" and campaign.waiting_reason in WAIT_REASONS
         else None,
     }
 
