@@ -155,7 +155,8 @@ def plan_slots(
         open_ = [s for s in states if not s.paused and s.room > 0]
         if not open_:
             break
-        best = min(open_, key=lambda s: (slot_of(s), -s.room))
+        # On a tie the one that sent least today: unlimited numbers take turns.
+        best = min(open_, key=lambda s: (slot_of(s), -s.room, s.taken))
         at = slot_of(best)
         if (at - now).total_seconds() > horizon_s:
             break
@@ -334,7 +335,7 @@ class Settled:
     """A claimed call's end, for its number's counters."""
 
     app: App
-    claimed_at: datetime
+    claimed_at: datetime | None
     status: str
     """sent | unknown | failed | refused (not sent, place given back) | interrupted."""
     error: str | None = None
@@ -358,8 +359,8 @@ def settle(conn: Connection, settled: Sequence[Settled], now: datetime) -> None:
     }
     for s in settled:
         key = number_key(s.app)
-        if key not in zones:
-            continue
+        if key not in zones or s.claimed_at is None:
+            continue  # claimed before numbers were counted: it holds no place
         day = local_day(s.claimed_at, zones[key])
         if s.status in ("failed", "refused"):
             counts["taken"][key, day] -= 1

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from webapp.extensions import db
-from webapp.numbers import WAIT_DAILY_LIMIT, WAIT_PAUSED, update_number
+from webapp.numbers import WAIT_DAILY_LIMIT, WAIT_PAUSED, list_numbers, update_number
+from webapp.sending.gateway import Outcome, SendResult
 
 from .conftest import FAST, ScriptedGateway, phones, wait_for
 
@@ -26,6 +27,10 @@ def set_number(app, clock):
             db.session.commit()
 
     return set_number
+
+
+def sent(phone: str, n: int) -> SendResult:
+    return SendResult(Outcome.SENT, message_id=f"id-{phone}-{n}", gateway_status="1")
 
 
 def days_of(calls) -> Counter:
@@ -124,3 +129,27 @@ def test_the_stricter_of_the_numbers_and_the_campaigns_pace_wins(
     make_sender(gateway, config=PATIENT).run_campaign(slower)
     starts = [c.at for c in gateway.calls]
     assert [round(b - a, 3) for a, b in itertools.pairwise(starts)] == [6.0, 6.0]
+
+
+def test_a_number_refused_the_same_way_again_and_again_is_paused_with_the_reason(
+    app, make_campaign, make_sender, clock, read
+):
+    not_linked = SendResult(Outcome.RECIPIENT_ERROR, error="Application not found", http_status=400)
+    campaign_id = make_campaign(phones(20), app=[1, 2])
+    calls = []
+
+    def answer(phone, n):
+        app_of_call = gateway.calls[-1].app
+        calls.append(app_of_call)
+        return not_linked if app_of_call == 1 else sent(phone, n)
+
+    gateway = ScriptedGateway(clock, answer=answer)
+    make_sender(gateway, config=PATIENT).run_campaign(campaign_id)
+
+    assert calls.count(1) == FAST.same_error_calls
+    campaign, _ = read(campaign_id)
+    assert (campaign.status, campaign.count_sent) == ("completed", 20 - calls.count(1))
+    assert campaign.count_failed == calls.count(1)  # refused, with the gateway's words
+    with app.app_context():
+        (number,) = [n for n in list_numbers(db.session.connection(), clock.now()) if n["app"] == 1]
+    assert (number["paused"], number["pause_reason"]) == (True, "Application not found")

@@ -224,9 +224,10 @@ class Store(Protocol):
         updates: Sequence[Update],
         now: datetime,
         pause: Pause | None = None,
+        rested: Mapping[App, str] | None = None,
     ) -> None:
         """Write answers of recipients still ``sending`` by ``owner``, with the counts, and
-        pause the campaign if asked."""
+        pause the campaign if asked, and the WhatsApp numbers in ``rested`` with their reason."""
         ...
 
     def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
@@ -469,6 +470,8 @@ class _Buffer:
     updates: list[Update] = field(default_factory=list)
     since: float = 0.0
     pause: Pause | None = None
+    rested: dict[App, str] = field(default_factory=dict)
+    """WhatsApp numbers to pause, with why."""
 
 
 class CampaignRun:
@@ -486,6 +489,9 @@ class CampaignRun:
         self._abandoned = sender.abandoned
         self._number_gate = sender.number_gate
         self._quiet_s = QUIET_S
+        self._number_errors: dict[App, tuple[str, int]] = {}
+        self._rested: set[App] = set()
+        """Numbers this run found failing: nothing more goes out from them."""
         options = plan.options
         self.options = options
         self.template = parse_template(plan.template, plan.contact_list)
@@ -568,6 +574,9 @@ class CampaignRun:
                 if not queue and not self._claim_into(queue, slot):
                     if self.stop.is_set() or not self._wait_for_more():
                         return
+                    continue
+                if queue[0].app in self._rested:
+                    self._give_back(deque([queue.popleft()]))
                     continue
                 slot = self._number_slot(queue[0], slot)
                 if not self._wait_until(slot):
@@ -666,6 +675,7 @@ class CampaignRun:
             return {
                 app: None if limit is None else max(0, limit - self._sent_today[app])
                 for app in self.apps
+                if app not in self._rested
             }
 
     def _number_slot(self, recipient: Claimed, slot: float) -> float:
@@ -831,7 +841,24 @@ class CampaignRun:
             outcome is Outcome.AMBIGUOUS and result.http_status is None
         ):
             return None  # no answer at all (a timeout): the outage detector's business
+        if len(self.apps) > 1:
+            self._number_health(result, app, phone)
         return self._same_error(result, phone)
+
+    def _number_health(self, result: SendResult, app: App, phone: str) -> None:
+        """Rest a number whose calls keep being refused the same way for no recipient's sake
+        while the campaign's other numbers may still work (call under the lock)."""
+        error = result.error if result.outcome is not Outcome.SENT else None
+        if error is None or names_recipient(error, phone):
+            self._number_errors.pop(app, None)
+            return
+        last, count = self._number_errors.get(app, (None, 0))
+        count = count + 1 if error == last else 1
+        self._number_errors[app] = (error, count)
+        if count >= self.config.same_error_calls and app not in self._rested:
+            logger.warning("campaign %s: resting number %s: %s", self.plan.id, app, error)
+            self._rested.add(app)
+            self._buffer.rested[app] = error
 
     def _same_error(self, result: SendResult, phone: str) -> Pause | None:
         """Pause when calls keep being refused the same way for no recipient's sake."""
@@ -942,6 +969,7 @@ class CampaignRun:
         buffer = self._buffer
         if (
             buffer.pause
+            or buffer.rested
             or len(buffer.updates) >= self.config.max_batch
             or (buffer.updates and mono >= buffer.since + self.config.flush_s)
         ):
@@ -963,10 +991,15 @@ class CampaignRun:
         """Write the buffered answers; an answer once received is tried until it is written."""
         with self._cond:
             buffer, self._buffer = self._buffer, _Buffer()
-        if buffer.updates or buffer.pause:
+        if buffer.updates or buffer.pause or buffer.rested:
             self._retrying(
                 lambda: self.store.record(
-                    self.plan.id, self.owner, buffer.updates, self.clock.now(), buffer.pause
+                    self.plan.id,
+                    self.owner,
+                    buffer.updates,
+                    self.clock.now(),
+                    buffer.pause,
+                    rested=buffer.rested,
                 ),
                 answers=True,
             )

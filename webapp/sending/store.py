@@ -20,7 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -46,7 +46,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from ..campaigns.options import OptionsError, SendingOptions, parse_options
 from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
-from ..numbers import WAIT_PAUSED, Settled, ensure_numbers, settle, take_slots
+from ..numbers import WAIT_PAUSED, Settled, ensure_numbers, pause_number, settle, take_slots
 from .pacing import App
 from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, StoreUnavailable, Update
 
@@ -306,7 +306,10 @@ class SqlStore:
                 horizon_s=horizon_s,
                 lead_s=lead_s,
             )
-            _wait(conn, campaign_id, taken.waiting, taken.until)
+            until = taken.until
+            if taken.waiting is None and until is not None:
+                until -= timedelta(seconds=lead_s)  # busy numbers: claim again ahead of the slot
+            _wait(conn, campaign_id, taken.waiting, until)
             chosen = dict(zip(ids, taken.slots, strict=False))
             if not chosen:
                 return []
@@ -331,6 +334,7 @@ class SqlStore:
         updates: Sequence[Update],
         now: datetime,
         pause: Pause | None = None,
+        rested: Mapping[App, str] | None = None,
     ) -> None:
         with self._begin() as conn:
             _lock_campaign(conn, campaign_id)
@@ -374,6 +378,8 @@ class SqlStore:
                 ],
                 now,
             )
+            for app, reason in sorted((rested or {}).items()):
+                pause_number(conn, app, reason)
             if pause:
                 conn.execute(
                     update(campaigns)
