@@ -153,3 +153,21 @@ def test_a_number_refused_the_same_way_again_and_again_is_paused_with_the_reason
     with app.app_context():
         (number,) = [n for n in list_numbers(db.session.connection(), clock.now()) if n["app"] == 1]
     assert (number["paused"], number["pause_reason"]) == (True, "Application not found")
+
+
+def test_a_campaign_without_a_pace_keeps_a_fast_number_busy(
+    make_campaign, make_sender, clock, set_number
+):
+    # A claim takes the number's slots a claim lead ahead at least: the next claim must come
+    # before those run out, or the number sits idle a lead after every few calls. Only the
+    # first claim's slots leave a gap behind them, less than a lead.
+    set_number("7", rate_per_minute=1200)
+    campaign_id = make_campaign(phones(40), app=7)
+    gateway = ScriptedGateway(clock)
+
+    make_sender(gateway, config=PATIENT).run_campaign(campaign_id)
+
+    starts = [c.at for c in gateway.calls]
+    assert len(starts) == 40
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05 - 1e-6
+    assert starts[-1] - starts[0] <= 39 * 0.05 + PATIENT.claim_lead_s

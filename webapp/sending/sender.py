@@ -571,7 +571,7 @@ class CampaignRun:
                     if not self._sit_out(queue):
                         return
                     continue
-                if not queue and not self._claim_into(queue, slot):
+                if self._claim_due(queue) and not self._claim_into(queue, slot) and not queue:
                     if self.stop.is_set() or not self._wait_for_more():
                         return
                     continue
@@ -639,7 +639,26 @@ class CampaignRun:
             self._tend()
         return True
 
+    def _claim_due(self, queue: deque[Claimed]) -> bool:
+        """Whether to claim now: the queue is empty, or its number slots run out sooner than a
+        claim's slots can begin (``claim_lead_s`` ahead), so the number would sit idle, and the
+        next call is far enough off not to be kept waiting by the claim."""
+        if not queue:
+            return True
+        first, last = queue[0].send_at, queue[-1].send_at
+        if first is None or last is None:
+            return False
+        mono = self.clock.monotonic()
+        return (
+            self._monotonic(first) > mono + self._quiet_s
+            and self._monotonic(last) <= mono + self.config.claim_lead_s
+        )
+
     def _claim_into(self, queue: deque[Claimed], slot: float) -> bool:
+        """Claim more recipients onto ``queue``; whether any came."""
+        if queue and queue[-1].send_at is not None:
+            # Topping up: the campaign's own slots go on after those already queued.
+            slot = max(slot, self._monotonic(queue[-1].send_at) + self.pacer.interval_s)
         size = self._claim_size()
         caps = self._caps()
         config = self.config
@@ -659,8 +678,10 @@ class CampaignRun:
                 lead_s=config.claim_lead_s,
             )
 
+        began = self.clock.monotonic()
         claimed = self._retrying(claim)
         self._renewed = self.clock.monotonic()
+        self._widen_quiet(self._renewed - began)
         if claimed is None:
             logger.info("campaign %s: no longer running here; stopping", self.plan.id)
             self.stop.set()
@@ -960,10 +981,11 @@ class CampaignRun:
         try:
             self._write_due(mono)
         finally:
-            took = self.clock.monotonic() - mono
-            self._quiet_s = min(
-                max(QUIET_S, 0.9 * self._quiet_s, 1.5 * took), self.config.claim_lead_s
-            )
+            self._widen_quiet(self.clock.monotonic() - mono)
+
+    def _widen_quiet(self, took: float) -> None:
+        """Keep the quiet stretch before calls longer than database work has lately taken."""
+        self._quiet_s = min(max(QUIET_S, 0.9 * self._quiet_s, 1.5 * took), self.config.claim_lead_s)
 
     def _write_due(self, mono: float) -> None:
         buffer = self._buffer
