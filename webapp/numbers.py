@@ -125,6 +125,8 @@ class Slot:
     at: datetime
     day: date
     """The number's day the call counts on."""
+    interval_s: float = 0.0
+    """The number's least gap between two calls (0: no pace)."""
 
 
 def plan_slots(
@@ -160,7 +162,7 @@ def plan_slots(
         at = slot_of(best)
         if (at - now).total_seconds() > horizon_s:
             break
-        slots.append(Slot(best.app, at, best.day))
+        slots.append(Slot(best.app, at, best.day, best.interval_s))
         best.next_free_at = at + timedelta(seconds=best.interval_s)
         best.taken += 1
         earliest = at + timedelta(seconds=gap_s)

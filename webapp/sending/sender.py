@@ -128,6 +128,8 @@ class Claimed:
     """The WhatsApp number to send from."""
     send_at: datetime | None = None
     """The number's slot taken for this call: not to be called earlier."""
+    interval_s: float = 0.0
+    """The number's least gap between two calls (0: no pace)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,25 +446,24 @@ class _Health:
 
 
 class _NumberGate:
-    """Keeps one process's calls from a number as far apart as the slots they were given.
+    """Keeps one process's calls from a paced number at least its interval apart.
 
     The slots come evenly spaced from the database, but a worker that wakes late (a busy CPU)
-    would bring its call close to the next campaign's; the next one then waits as much.
+    would bring its call close to the next one, maybe another campaign's; that one then waits.
+    Only up to an interval after the last call: waiting for the slots' distance instead would
+    add up, as calls of two campaigns may come out of their slots' order.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last: tuple[float, float] | None = None
-        """(slot, start) of the last call let through."""
+        self._last_start = -math.inf
 
-    def enter(self, slot: float, clock: Clock, never: threading.Event) -> None:
+    def enter(self, interval_s: float, clock: Clock, never: threading.Event) -> None:
         with self._lock:
-            if self._last is not None:
-                last_slot, last_start = self._last
-                delay = last_start + abs(slot - last_slot) - clock.monotonic()
-                if delay > 0:
-                    clock.wait(never, delay)
-            self._last = (slot, clock.monotonic())
+            delay = self._last_start + interval_s - clock.monotonic()
+            if delay > 0:
+                clock.wait(never, delay)
+            self._last_start = clock.monotonic()
 
 
 @dataclass
@@ -753,9 +754,8 @@ class CampaignRun:
         try:
             text = self._render(recipient)
             self._space_out()
-            if recipient.send_at is not None:
-                slot = self._monotonic(recipient.send_at)
-                self._number_gate(app).enter(slot, self.clock, self._never)
+            if recipient.interval_s:
+                self._number_gate(app).enter(recipient.interval_s, self.clock, self._never)
             result = self.gateway.send_message(recipient.phone, text, app)
         except Exception:
             logger.exception(

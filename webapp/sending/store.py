@@ -325,7 +325,11 @@ class SqlStore:
                 .where(recipients.c.id.in_(chosen))
                 .order_by(recipients.c.id)
             ).all()
-        return [Claimed(*row, app=chosen[row.id].app, send_at=chosen[row.id].at) for row in rows]
+        return [
+            Claimed(*row, app=slot.app, send_at=slot.at, interval_s=slot.interval_s)
+            for row in rows
+            for slot in (chosen[row.id],)
+        ]
 
     def record(
         self,
