@@ -189,8 +189,8 @@ def report_pace(sandbox: SandboxProcess, messages: int, rate: float) -> None:
     """The achieved rate and the smallest gap between two messages, as the sandbox saw them
     (over the last messages it keeps: 1,000 at most)."""
     records = sandbox.records()
-    attempts = records["attempts"]
-    assert len(attempts) == messages and set(attempts.values()) == {1}, "not each once"
+    arrived = sum(records["attempts"].values())
+    assert arrived == messages, f"{arrived} of {messages} arrived"
     times = sorted(datetime.fromisoformat(m["time"]).timestamp() for m in records["messages"])
     interval = 60 / rate
     achieved = (len(times) - 1) / (times[-1] - times[0]) * 60
