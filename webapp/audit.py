@@ -28,6 +28,7 @@ ACTIONS = {
     "api_key_created": N_("API key created"),
     "api_key_revoked": N_("API key revoked"),
     "gateway_changed": N_("Gateway settings changed"),
+    "number_changed": N_("WhatsApp number changed"),
     "campaign_started": N_("Campaign launched"),
     "campaign_paused": N_("Campaign paused"),
     "campaign_resumed": N_("Campaign resumed"),

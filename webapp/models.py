@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import DateTime, TypeDecorator
+from sqlalchemy.types import Date, DateTime, TypeDecorator
 
 from .extensions import db
 
@@ -197,6 +197,10 @@ class Campaign(db.Model):
     # The one sender allowed to work on this campaign, until the lease expires unrenewed.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set while none of its WhatsApp numbers may send (paused or at their daily limit): why, and
+    # until when; cleared by the next claim that sends.
+    waiting_reason: Mapped[str | None] = mapped_column(String(32))
+    waiting_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Recipient counts by status, kept in step with the recipients in the same transactions,
     # so progress is one row read however large the campaign.
     count_total: Mapped[int] = mapped_column(default=0)
@@ -268,3 +272,49 @@ class AuditEvent(db.Model):
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
     details_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class WhatsAppNumber(db.Model):
+    """One linked WhatsApp connection of the gateway (its ``app`` id), or the implicit default.
+
+    Its ceiling and daily limit hold across every campaign and process that sends from it.
+    """
+
+    __tablename__ = "whatsapp_numbers"
+
+    # "default" for the gateway's only connection (no ``app`` sent), else the app id as text.
+    key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    app: Mapped[int | None]
+    label: Mapped[str] = mapped_column(String(200), default="")
+    rate_per_minute: Mapped[float | None]
+    daily_limit: Mapped[int | None]
+    warmup_start: Mapped[int | None]
+    warmup_growth_percent: Mapped[float | None]
+    # The first day of the warm-up plan, in the number's time zone.
+    warmup_since: Mapped[date | None] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Moscow")
+    paused: Mapped[bool] = mapped_column(default=False)
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    # The number's next free slot (GCRA theoretical arrival time), taken in claim transactions.
+    next_free_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NumberDay(db.Model):
+    """What one number did on one day of its time zone.
+
+    ``taken`` counts against the daily limit: calls claimed and not given back (sent, unknown
+    and those in flight).
+    """
+
+    __tablename__ = "number_days"
+
+    key: Mapped[str] = mapped_column(
+        ForeignKey("whatsapp_numbers.key", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    taken: Mapped[int] = mapped_column(default=0)
+    sent: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    unknown: Mapped[int] = mapped_column(default=0)

@@ -3,7 +3,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from webapp.campaigns.eta import MIN_SEND_INTERVAL_S, estimate_finish, expected_gap_s
+from webapp.campaigns.eta import (
+    MIN_SEND_INTERVAL_S,
+    NumberCapacity,
+    estimate_finish,
+    expected_gap_s,
+)
 from webapp.campaigns.options import parse_options
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -89,3 +94,20 @@ def test_random_pauses_longer_than_the_pace_make_the_campaign_longer():
     paused = estimate_finish(plan(rate_per_minute=120, delay_min_s=0, delay_max_s=1), 137, now)
     assert even == now + timedelta(seconds=136 * 0.5)
     assert paused == now + timedelta(seconds=136 * 0.625)
+
+
+def test_the_numbers_ceilings_slow_a_faster_campaign():
+    numbers = [NumberCapacity(30, lambda day: None), NumberCapacity(30, lambda day: None)]
+    finish = estimate_finish(plan(rate_per_minute=600), 61, at(10), numbers)
+    assert finish == at(10, 1)
+
+
+def test_the_numbers_warmup_and_what_they_sent_today_move_the_rest_to_the_next_days():
+    first_day = at(10).date()
+    warming = NumberCapacity(None, lambda day: 10 * 2 ** (day - first_day).days, taken_today=5)
+    # Today 5 are left, tomorrow 20, the day after 40: the 30th message goes the day after.
+    finish = estimate_finish(plan(rate_per_minute=60), 30, at(10), [warming])
+    assert finish == at(0, 0, day=29) + timedelta(seconds=4)
+    assert estimate_finish(plan(rate_per_minute=60, daily_limit=3), 4, at(10), [warming]) == at(
+        0, 0, day=28
+    )

@@ -8,8 +8,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from webapp.sending.pacing import (
-    AppRotation,
-    DailyLimitReached,
     Pacer,
     SendWindow,
     apps_under_limit,
@@ -105,6 +103,15 @@ def test_reset_gives_back_slots_abandoned_by_a_pause_but_keeps_the_gap():
     # Not 5 s (the abandoned slots), nor 0.7 s (too close to the send at 0 s).
     assert pacer.next_send_at(0.7) == 1.0
     assert pacer.next_send_at(0.7) == 2.0
+
+
+def test_a_postponed_slot_keeps_the_next_one_its_distance():
+    pacer = Pacer(rate_per_minute=60)
+    assert pacer.next_send_at(0.0) == 0.0
+    pacer.postpone(0.0, 2.5)  # the WhatsApp number was busy until 2.5 s
+    assert pacer.next_send_at(0.0) == 3.5
+    pacer.postpone(1.0, 9.0)  # not the last slot: nothing moves
+    assert pacer.next_send_at(0.0) == 4.5
 
 
 def test_pacer_reserves_distinct_slots_across_threads():
@@ -228,32 +235,3 @@ def test_apps_under_limit():
     assert apps_under_limit([1, 2, 3], {1: 100, 2: 99}, 100) == [2, 3]
     assert apps_under_limit([1, 2], {1: 10_000}, None) == [1, 2]
     assert apps_under_limit([None], {None: 5}, 5) == []
-
-
-def test_rotation_is_round_robin():
-    rotation = AppRotation([1, 2, 3])
-    assert [rotation.next_app({}) for _ in range(7)] == [1, 2, 3, 1, 2, 3, 1]
-
-
-def test_rotation_skips_apps_at_their_daily_limit():
-    rotation = AppRotation([1, 2, 3], daily_limit=50)
-    sent_today = {1: 10, 2: 50, 3: 49}
-    assert [rotation.next_app(sent_today) for _ in range(4)] == [1, 3, 1, 3]
-    sent_today[3] = 50
-    assert [rotation.next_app(sent_today) for _ in range(2)] == [1, 1]
-    sent_today[1] = 50
-    with pytest.raises(DailyLimitReached):
-        rotation.next_app(sent_today)
-    assert rotation.next_app({}) == 2  # a new day: the rotation goes on where it was
-
-
-def test_rotation_without_apps_uses_the_only_account():
-    rotation = AppRotation(daily_limit=2)
-    assert rotation.next_app({None: 1}) is None
-    with pytest.raises(DailyLimitReached):
-        rotation.next_app({None: 2})
-
-
-def test_rotation_needs_an_app():
-    with pytest.raises(ValueError):
-        AppRotation([])

@@ -1,6 +1,7 @@
 import csv
 import io
 import re
+from datetime import UTC, datetime
 
 import openpyxl
 import pytest
@@ -269,3 +270,19 @@ def test_hostile_names_are_text_on_every_page(admin_client, app, admin):
         page = admin_client.get(path).get_data(as_text=True)
         assert HOSTILE not in page, path
         assert "&lt;img src=x onerror=alert(1)&gt;" in page, path
+
+
+def test_a_campaign_waiting_for_its_numbers_says_why_and_until_when(admin_client, draft, app):
+    with app.app_context():
+        db.session.execute(
+            db.update(Campaign)
+            .where(Campaign.id == draft)
+            .values(
+                status="running",
+                waiting_reason="numbers_daily_limit",
+                waiting_until=datetime(2026, 12, 1, 21, 0, tzinfo=UTC),
+            )
+        )
+        db.session.commit()
+    fragment = admin_client.get(f"/campaigns/{draft}/progress").get_data(as_text=True)
+    assert "Ожидание до" in fragment and "исчерпали дневной лимит" in fragment

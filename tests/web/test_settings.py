@@ -5,7 +5,8 @@ import pytest
 from tests.conftest import MEMBER_EMAIL, PASSWORD, sign_in
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import User, utcnow
+from webapp.numbers import list_numbers
 from webapp.sending.telefon_ip import DEFAULT_BASE_URL
 from webapp.settings import gateway_settings, get_setting, sending_defaults, set_setting
 
@@ -40,13 +41,10 @@ def test_members_do_not_see_the_settings_link(member_client):
 
 def test_sandbox_banner_until_a_token_is_saved_and_the_token_is_never_shown(admin_client):
     assert "Режим песочницы" in admin_client.get("/").get_data(as_text=True)
-    admin_client.post(
-        "/settings/gateway", data={"token": TOKEN, "apps": "12 Основной\n15 Запасной"}
-    )
+    admin_client.post("/settings/gateway", data={"token": TOKEN})
     page = admin_client.get("/settings/").get_data(as_text=True)
     assert TOKEN not in page
     assert "••••" + TOKEN[-4:] in page
-    assert "12 Основной" in page
     assert "Режим песочницы" not in admin_client.get("/").get_data(as_text=True)
 
 
@@ -57,7 +55,9 @@ def test_sandbox_switch_keeps_the_sandbox_with_a_token(admin_client):
 
 def test_bad_gateway_input_is_refused_and_nothing_saved(admin_client):
     response = admin_client.post(
-        "/settings/gateway", data={"token": TOKEN, "apps": "main account"}, follow_redirects=True
+        "/settings/gateway",
+        data={"token": TOKEN, "base_url": "http://plain.test"},
+        follow_redirects=True,
     )
     assert "alert-danger" in response.get_data(as_text=True)
     assert "Режим песочницы" in admin_client.get("/").get_data(as_text=True)
@@ -186,12 +186,10 @@ def test_a_configured_token_goes_only_to_the_configured_address(app, configured_
     assert effective_gateway(configured_app).base_url == DEFAULT_BASE_URL
 
 
-def test_accounts_and_sandbox_can_still_be_saved_with_a_configured_token(configured_app):
+def test_the_sandbox_can_still_be_chosen_with_a_configured_token(configured_app):
     admin_client = configured_app.test_client()
     sign_in(admin_client)
-    admin_client.post("/settings/gateway", data={"apps": "12 Основной", "sandbox": "1"})
-    with configured_app.app_context():
-        assert get_setting("apps") == [{"id": 12, "label": "Основной"}]
+    admin_client.post("/settings/gateway", data={"sandbox": "1"})
     assert effective_gateway(configured_app).use_sandbox
 
 
@@ -226,3 +224,44 @@ def test_admins_change_their_own_password_on_their_account_page(admin_client, ad
     )
     assert "на странице своей учётной записи" in response.get_data(as_text=True)
     assert admin_client.get("/").status_code == 200
+
+
+def test_numbers_are_added_limited_and_paused_on_the_settings_page(admin_client, app):
+    admin_client.post("/settings/numbers", data={"app": "31", "label": "Магазин"})
+    saved = admin_client.post(
+        "/settings/numbers",
+        data={
+            "app": "31",
+            "label": "Магазин",
+            "rate_per_minute": "20",
+            "daily_limit": "300",
+            "warmup_start": "30",
+            "warmup_growth_percent": "25",
+            "paused": "1",
+        },
+        follow_redirects=True,
+    )
+    page = saved.get_data(as_text=True)
+    assert "alert-success" in page
+    assert "Магазин" in page and 'value="300"' in page
+    assert "лимит сегодня 30" in page  # the first day of the warm-up
+    assert 'role="img"' in page  # the 14-day chart
+    with app.app_context():
+        (number,) = [n for n in list_numbers(db.session.connection(), utcnow()) if n["app"]]
+    assert (number["rate_per_minute"], number["paused"]) == (20.0, True)
+    assert number["warmup"] == {"start": 30, "growth_percent": 25.0}
+
+
+def test_bad_number_values_are_refused_with_a_message(admin_client, app):
+    response = admin_client.post(
+        "/settings/numbers",
+        data={"app": "", "label": "", "rate_per_minute": "fast", "daily_limit": ""},
+        follow_redirects=True,
+    )
+    assert "alert-danger" in response.get_data(as_text=True)
+    with app.app_context():
+        assert list_numbers(db.session.connection(), utcnow())[0]["rate_per_minute"] is None
+    refused = admin_client.post(
+        "/settings/numbers", data={"app": "abc", "label": "x"}, follow_redirects=True
+    )
+    assert "alert-danger" in refused.get_data(as_text=True)

@@ -60,4 +60,4 @@ def init_app(app: Flask) -> None:
 
 
 # The endpoint modules register their routes on ``bp`` when imported; the description after them.
-from . import audit, campaigns, lists, openapi  # noqa: E402, F401
+from . import audit, campaigns, lists, numbers, openapi  # noqa: E402, F401

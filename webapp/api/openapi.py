@@ -11,6 +11,7 @@ from typing import Any
 
 from ..audit import ACTIONS, TARGETS
 from ..campaigns import service
+from ..numbers import FIELDS
 from ..results import export
 from ..results.queries import RESULT_STATUSES
 from .campaigns import EXPORT_FORMATS, PREVIEW_MAX
@@ -711,6 +712,83 @@ PATHS["/audit"] = {
         "responses": {
             "200": paged_response("#/components/schemas/AuditEvent"),
             **errors(400, 401, 403),
+        },
+    }
+}
+
+
+_NUMBER_PROPERTIES = {
+    "label": {"type": "string", "maxLength": 200},
+    "rate_per_minute": {
+        "type": "number",
+        "nullable": True,
+        "description": "Ceiling for the number across every campaign and process",
+    },
+    "daily_limit": {"type": "integer", "minimum": 1, "nullable": True},
+    "warmup": {
+        "type": "object",
+        "nullable": True,
+        "description": "Start at `start` messages a day, grow by `growth_percent` a day up to "
+        "`daily_limit`",
+        "required": ["start", "growth_percent"],
+        "properties": {
+            "start": {"type": "integer", "minimum": 1},
+            "growth_percent": {"type": "number", "minimum": 0, "maximum": 1000},
+        },
+    },
+    "paused": {"type": "boolean"},
+}
+SCHEMAS["Account"] = {
+    "type": "object",
+    "required": ["app", *FIELDS, "sent_today", "failed_today", "unknown_today"],
+    "properties": {
+        "app": {"type": "integer", "nullable": True, "description": "null: the default number"},
+        **_NUMBER_PROPERTIES,
+        "pause_reason": {"type": "string", "nullable": True},
+        "sent_today": {"type": "integer"},
+        "failed_today": {"type": "integer"},
+        "unknown_today": {"type": "integer"},
+        "last_error": {"type": "string", "nullable": True},
+        "last_sent_at": {"type": "string", "format": "date-time", "nullable": True},
+    },
+}
+PATHS["/accounts"] = {
+    "get": {
+        "summary": "WhatsApp numbers with today's figures (the day of each number's time zone)",
+        "parameters": PAGE_PARAMETERS,
+        "responses": {
+            "200": paged_response("#/components/schemas/Account"),
+            **errors(400, 401),
+        },
+    }
+}
+PATHS["/accounts/{app}"] = {
+    "put": {
+        "summary": "Change a number's limits, warm-up or pause (administrators only)",
+        "parameters": [
+            {
+                "name": "app",
+                "in": "path",
+                "required": True,
+                "description": "The gateway's app id, or `default`",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": _NUMBER_PROPERTIES,
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": json_response("The number", "#/components/schemas/Account"),
+            **errors(400, 401, 403, 415, 422),
         },
     }
 }

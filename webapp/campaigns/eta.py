@@ -1,15 +1,18 @@
 """When a campaign will likely send its last message: a pure estimate from its sending options.
 
 The pace is what ``webapp.sending.pacing.Pacer`` keeps on average, sends happen only while the
-send window is open, and each app sends at most ``daily_limit`` a day (counted from an empty
-day: what was sent earlier today is not known here). Gateway latency and retries are ignored
-beyond a floor per message, so the estimate errs early.
+send window is open, and each app sends at most ``daily_limit`` a day. The campaign's WhatsApp
+numbers, when given, slow it further: their ceilings (their share of them, beside the other
+running campaigns), their daily limits with warm-up, and what they already sent today. Gateway
+latency and retries are ignored beyond a floor per message, so the estimate errs early.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..sending.pacing import DEFAULT_TIMEZONE, SendWindow, day_start, next_day_start
@@ -37,10 +40,29 @@ def expected_gap_s(
     return max(gap, MIN_SEND_INTERVAL_S)
 
 
-def estimate_finish(options: SendingOptions, pending: int, now: datetime) -> datetime | None:
+@dataclass(frozen=True)
+class NumberCapacity:
+    """What one of the campaign's WhatsApp numbers leaves it."""
+
+    rate_per_minute: float | None
+    """The campaign's share of the number's ceiling; None: no ceiling."""
+    limit_on: Callable[[date], int | None]
+    """The number's daily limit on a day of ``timezone`` (warm-up included); None: none."""
+    taken_today: int = 0
+    timezone: str = DEFAULT_TIMEZONE
+
+
+def estimate_finish(
+    options: SendingOptions,
+    pending: int,
+    now: datetime,
+    numbers: Sequence[NumberCapacity] = (),
+) -> datetime | None:
     """When the last of ``pending`` messages is likely sent; None beyond ``HORIZON``."""
     start = max(now, options.start_at) if options.start_at else now
     gap_s = expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
+    if numbers and all(n.rate_per_minute for n in numbers):
+        gap_s = max(gap_s, 60 / sum(n.rate_per_minute or 0 for n in numbers))
     if start - now > HORIZON or gap_s > HORIZON.total_seconds():
         return None
     if pending <= 0:
@@ -48,15 +70,15 @@ def estimate_finish(options: SendingOptions, pending: int, now: datetime) -> dat
     gap = timedelta(seconds=gap_s)
     window = options.send_window
     timezone = window.timezone if window else DEFAULT_TIMEZONE
-    per_day = options.daily_limit * max(1, len(options.apps)) if options.daily_limit else None
-    moment, day, budget = start, None, per_day
+    moment, day, budget = start, None, None
     # Walk the stretches when sending may go on: the window's open hours, cut at midnight
     # where the daily limits start over.
     while moment - start < HORIZON:
         begin = window.next_open(moment) if window else moment
         end = min(_window_closes(window, begin), next_day_start(begin, timezone))
         if day != day_start(begin, timezone):
-            day, budget = day_start(begin, timezone), per_day
+            day = day_start(begin, timezone)
+            budget = _per_day(options, numbers, begin, now)
         sends = math.ceil((end - begin) / gap)
         if budget is not None:
             sends = min(sends, budget)
@@ -66,6 +88,27 @@ def estimate_finish(options: SendingOptions, pending: int, now: datetime) -> dat
         pending -= sends
         moment = end
     return None
+
+
+def _per_day(
+    options: SendingOptions, numbers: Sequence[NumberCapacity], moment: datetime, now: datetime
+) -> int | None:
+    """How many the campaign may send on the day of ``moment``; None: no limit."""
+    campaign_limit = options.daily_limit
+    if not numbers:
+        return campaign_limit * max(1, len(options.apps)) if campaign_limit else None
+    total = 0
+    for number in numbers:
+        zone = ZoneInfo(number.timezone)
+        day = moment.astimezone(zone).date()
+        limit = number.limit_on(day)
+        if limit is not None and day == now.astimezone(zone).date():
+            limit = max(0, limit - number.taken_today)
+        room = min(campaign_limit or math.inf, math.inf if limit is None else limit)
+        if room == math.inf:
+            return None
+        total += room
+    return int(total)
 
 
 def _window_closes(window: SendWindow | None, begin: datetime) -> datetime:

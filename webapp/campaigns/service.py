@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, case, delete, exists, func, literal, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..contacts import InvalidPhoneError, normalize_phone
 from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
+from ..numbers import capacities
 from .eta import estimate_finish
 from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
 from .rendering import parse_template, render_for_contact
@@ -403,7 +404,10 @@ def campaign_eta(campaign: Campaign, now: datetime | None = None) -> datetime | 
     """When a running or scheduled campaign likely sends its last message; else None."""
     if campaign.status not in LIVE:
         return None
-    return estimate_finish(campaign_options(campaign), campaign.count_pending, now or utcnow())
+    now = now or utcnow()
+    options = campaign_options(campaign)
+    numbers = capacities(object_session(campaign).connection(), options.apps, now, campaign.id)
+    return estimate_finish(options, campaign.count_pending, now, numbers)
 
 
 def _starting(campaign: Campaign, now: datetime) -> dict[str, Any]:

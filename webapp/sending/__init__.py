@@ -10,13 +10,11 @@ from .gateway import (
     redact,
     redact_gateway_urls,
 )
-from .pacing import AppRotation, DailyLimitReached, Pacer, SendWindow, next_day_start
+from .pacing import Pacer, SendWindow, next_day_start
 from .sandbox import SandboxGateway, SandboxState, make_sandbox_server, sandbox_gateway_command
 from .telefon_ip import TelefonIpClient
 
 __all__ = [
-    "AppRotation",
-    "DailyLimitReached",
     "Gateway",
     "GatewayConfigError",
     "GatewayError",

@@ -55,6 +55,14 @@ class Pacer:
             self._slots.append((slot, slot + self._gap()))
             return slot
 
+    def postpone(self, slot: float, to: float) -> None:
+        """The slot just reserved at ``slot`` is used at ``to`` instead (a busy WhatsApp number
+        delayed it): the next slot keeps its distance from ``to``."""
+        with self._lock:
+            if self._slots and self._slots[-1][0] == slot and to > slot:
+                _, earliest = self._slots.pop()
+                self._slots.append((to, earliest + to - slot))
+
     def reset(self, now: float) -> None:
         """Give back the slots after ``now`` (after a pause); the next slot is from ``now`` on.
 
@@ -142,33 +150,3 @@ def apps_under_limit(
     if daily_limit is None:
         return list(apps)
     return [app for app in apps if sent_today.get(app, 0) < daily_limit]
-
-
-class DailyLimitReached(Exception):
-    """Every app has sent its daily limit: wait for ``next_day_start``."""
-
-
-class AppRotation:
-    """Round-robin over a campaign's apps, skipping those at their daily limit; thread-safe."""
-
-    def __init__(self, apps: Sequence[App] = (None,), daily_limit: int | None = None) -> None:
-        if not apps:
-            raise ValueError("at least one app is needed (None for the gateway's only one)")
-        self.apps = tuple(apps)
-        self.daily_limit = daily_limit
-        self._next = 0
-        self._lock = threading.Lock()
-
-    def next_app(self, sent_today: Mapping[App, int]) -> App:
-        """The app for the next send, given how many each has sent today (in flight included).
-
-        Raises ``DailyLimitReached`` when none may send any more today.
-        """
-        allowed = set(apps_under_limit(self.apps, sent_today, self.daily_limit))
-        with self._lock:
-            for offset in range(len(self.apps)):
-                index = (self._next + offset) % len(self.apps)
-                if self.apps[index] in allowed:
-                    self._next = index + 1
-                    return self.apps[index]
-        raise DailyLimitReached

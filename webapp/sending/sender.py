@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from queue import SimpleQueue
@@ -43,7 +43,6 @@ from .gateway import Gateway, Outcome, SendResult, names_recipient
 from .pacing import (
     DEFAULT_TIMEZONE,
     App,
-    AppRotation,
     Pacer,
     apps_under_limit,
     day_start,
@@ -125,6 +124,12 @@ class Claimed:
     fields_json: str | None
     """The contact's other columns; None when the contact is gone."""
     attempts: int
+    app: App = None
+    """The WhatsApp number to send from."""
+    send_at: datetime | None = None
+    """The number's slot taken for this call: not to be called earlier."""
+    interval_s: float = 0.0
+    """The number's least gap between two calls (0: no pace)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +195,27 @@ class Store(Protocol):
     def release_lease(self, campaign_id: int, owner: str) -> None: ...
 
     def claim(
-        self, campaign_id: int, owner: str, limit: int, now: datetime, lease_s: float
+        self,
+        campaign_id: int,
+        owner: str,
+        limit: int,
+        now: datetime,
+        lease_s: float,
+        *,
+        caps: Mapping[App, int | None] | None = None,
+        not_before: datetime | None = None,
+        gap_s: float = 0.0,
+        horizon_s: float = math.inf,
+        lead_s: float = 0.0,
     ) -> list[Claimed] | None:
-        """Renew the lease and mark up to ``limit`` due pending recipients ``sending`` by us.
+        """Renew the lease and mark up to ``limit`` due pending recipients ``sending`` by us,
+        each with a slot of one of its WhatsApp numbers (see ``webapp.numbers``).
 
-        None when the lease is no longer ours or the campaign is not running.
+        ``caps``: the numbers the campaign may use, with how many more each may send today by
+        the campaign's own limit (None: its options' numbers, no limit). The campaign's own
+        slots start at ``not_before`` and keep ``gap_s`` apart; slots more than ``horizon_s``
+        ahead are not taken, nor a paced number's slots less than ``lead_s`` ahead. None when
+        the lease is no longer ours or the campaign is not running.
         """
         ...
 
@@ -205,9 +226,10 @@ class Store(Protocol):
         updates: Sequence[Update],
         now: datetime,
         pause: Pause | None = None,
+        rested: Mapping[App, str] | None = None,
     ) -> None:
         """Write answers of recipients still ``sending`` by ``owner``, with the counts, and
-        pause the campaign if asked."""
+        pause the campaign if asked, and the WhatsApp numbers in ``rested`` with their reason."""
         ...
 
     def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
@@ -219,7 +241,8 @@ class Store(Protocol):
         ...
 
     def next_retry_at(self, campaign_id: int) -> datetime | None:
-        """When the earliest pending recipient may be sent."""
+        """When the earliest pending recipient may be sent: its retry time, or when the
+        campaign's numbers are free again if they were not at the last claim."""
         ...
 
     def sent_today(self, apps: Sequence[App], since: datetime) -> dict[App, int]:
@@ -286,6 +309,12 @@ class Sender:
         self._runs: dict[int, tuple[CampaignRun, threading.Thread | None]] = {}
         self._cooldown: dict[int, float] = {}
         self._run_numbers = itertools.count(1)
+        self._number_gates: dict[App, _NumberGate] = {}
+
+    def number_gate(self, app: App) -> _NumberGate:
+        """The gate this process's calls from number ``app`` pass, whichever campaign's."""
+        with self._lock:
+            return self._number_gates.setdefault(app, _NumberGate())
 
     def run(self) -> None:
         """Look for campaigns every ``poll_s`` and send them, until ``stop()``."""
@@ -416,11 +445,34 @@ class _Health:
         self.same_error, self.same_errors = None, 0
 
 
+class _NumberGate:
+    """Keeps one process's calls from a paced number at least its interval apart.
+
+    The slots come evenly spaced from the database, but a worker that wakes late (a busy CPU)
+    would bring its call close to the next one, maybe another campaign's; that one then waits.
+    Only up to an interval after the last call: waiting for the slots' distance instead would
+    add up, as calls of two campaigns may come out of their slots' order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_start = -math.inf
+
+    def enter(self, interval_s: float, clock: Clock, never: threading.Event) -> None:
+        with self._lock:
+            delay = self._last_start + interval_s - clock.monotonic()
+            if delay > 0:
+                clock.wait(never, delay)
+            self._last_start = clock.monotonic()
+
+
 @dataclass
 class _Buffer:
     updates: list[Update] = field(default_factory=list)
     since: float = 0.0
     pause: Pause | None = None
+    rested: dict[App, str] = field(default_factory=dict)
+    """WhatsApp numbers to pause, with why."""
 
 
 class CampaignRun:
@@ -436,11 +488,16 @@ class CampaignRun:
         self._gateway_factory = sender.gateway_factory
         self._rng = sender.rng
         self._abandoned = sender.abandoned
+        self._number_gate = sender.number_gate
+        self._quiet_s = QUIET_S
+        self._number_errors: dict[App, tuple[str, int]] = {}
+        self._rested: set[App] = set()
+        """Numbers this run found failing: nothing more goes out from them."""
         options = plan.options
         self.options = options
         self.template = parse_template(plan.template, plan.contact_list)
         self.pacer = Pacer(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
-        self.rotation = AppRotation(options.apps or (None,), options.daily_limit)
+        self.apps: tuple[App, ...] = options.apps or (None,)
         self.workers = pool_size(options, self.config)
         # Workers release a permit after each answer; until the gateway first answers only one
         # call is let out, so a refused account costs one call, not a poolful.
@@ -515,10 +572,14 @@ class CampaignRun:
                     if not self._sit_out(queue):
                         return
                     continue
-                if not queue and not self._claim_into(queue):
+                if self._claim_due(queue) and not self._claim_into(queue, slot) and not queue:
                     if self.stop.is_set() or not self._wait_for_more():
                         return
                     continue
+                if queue[0].app in self._rested:
+                    self._give_back(deque([queue.popleft()]))
+                    continue
+                slot = self._number_slot(queue[0], slot)
                 if not self._wait_until(slot):
                     return
                 self._submit(queue[0])
@@ -559,7 +620,7 @@ class CampaignRun:
 
     def _load_day(self, now: datetime) -> None:
         since = day_start(now, self._timezone)
-        counts = self._retrying(lambda: self.store.sent_today(self.rotation.apps, since))
+        counts = self._retrying(lambda: self.store.sent_today(self.apps, since))
         with self._cond:
             self._sent_today = Counter(counts)
         self._day_ends = next_day_start(now, self._timezone)
@@ -569,7 +630,7 @@ class CampaignRun:
         if limit is None:
             return self.config.max_batch
         with self._cond:
-            allowed = apps_under_limit(self.rotation.apps, self._sent_today, limit)
+            allowed = apps_under_limit(self.apps, self._sent_today, limit)
             return sum(limit - self._sent_today[app] for app in allowed)
 
     def _acquire_permit(self) -> bool:
@@ -579,14 +640,49 @@ class CampaignRun:
             self._tend()
         return True
 
-    def _claim_into(self, queue: deque[Claimed]) -> bool:
-        size = self._claim_size()
-        claimed = self._retrying(
-            lambda: self.store.claim(
-                self.plan.id, self.owner, size, self.clock.now(), self.config.lease_s
-            )
+    def _claim_due(self, queue: deque[Claimed]) -> bool:
+        """Whether to claim now: the queue is empty, or its number slots run out sooner than a
+        claim's slots can begin (``claim_lead_s`` ahead), so the number would sit idle, and the
+        next call is far enough off not to be kept waiting by the claim."""
+        if not queue:
+            return True
+        first, last = queue[0].send_at, queue[-1].send_at
+        if first is None or last is None:
+            return False
+        mono = self.clock.monotonic()
+        return (
+            self._monotonic(first) > mono + self._quiet_s
+            and self._monotonic(last) <= mono + self.config.claim_lead_s
         )
+
+    def _claim_into(self, queue: deque[Claimed], slot: float) -> bool:
+        """Claim more recipients onto ``queue``; whether any came."""
+        if queue and queue[-1].send_at is not None:
+            # Topping up: the campaign's own slots go on after those already queued.
+            slot = max(slot, self._monotonic(queue[-1].send_at) + self.pacer.interval_s)
+        size = self._claim_size()
+        caps = self._caps()
+        config = self.config
+
+        def claim() -> list[Claimed] | None:
+            now = self.clock.now()
+            return self.store.claim(
+                self.plan.id,
+                self.owner,
+                size,
+                now,
+                config.lease_s,
+                caps=caps,
+                not_before=now + timedelta(seconds=slot - self.clock.monotonic()),
+                gap_s=self.pacer.interval_s,
+                horizon_s=config.claim_lead_s + config.claim_ahead_s,
+                lead_s=config.claim_lead_s,
+            )
+
+        began = self.clock.monotonic()
+        claimed = self._retrying(claim)
         self._renewed = self.clock.monotonic()
+        self._widen_quiet(self._renewed - began)
         if claimed is None:
             logger.info("campaign %s: no longer running here; stopping", self.plan.id)
             self.stop.set()
@@ -594,9 +690,35 @@ class CampaignRun:
         queue.extend(claimed)
         return bool(claimed)
 
+    def _caps(self) -> dict[App, int | None]:
+        """How many more each app may send today by the campaign's own daily limit."""
+        limit = self.options.daily_limit
+        with self._cond:
+            return {
+                app: None if limit is None else max(0, limit - self._sent_today[app])
+                for app in self.apps
+                if app not in self._rested
+            }
+
+    def _number_slot(self, recipient: Claimed, slot: float) -> float:
+        """The campaign's slot, later if the number's slot taken for this call is later."""
+        if recipient.send_at is None:
+            return slot
+        at = self._monotonic(recipient.send_at)
+        if at > slot:
+            self.pacer.postpone(slot, at)
+            return at
+        return slot
+
+    def _monotonic(self, moment: datetime) -> float:
+        """The clock's monotonic reading at the wall-clock ``moment``."""
+        return self.clock.monotonic() + (moment - self.clock.now()).total_seconds()
+
     def _claim_size(self) -> int:
         pacer = self.pacer
-        gap = max(pacer.interval_s, (pacer.delay_min_s + pacer.delay_max_s) / 2)
+        if pacer.delay_max_s:
+            return 1  # each random pause is drawn when its slot is reserved, one at a time
+        gap = pacer.interval_s
         size = math.ceil(self.config.claim_ahead_s / gap) if gap else self.config.max_batch
         return max(1, min(size, self.config.max_batch, self._room_today()))
 
@@ -618,7 +740,7 @@ class CampaignRun:
 
     def _submit(self, recipient: Claimed) -> None:
         with self._cond:
-            app = self.rotation.next_app(self._sent_today)
+            app = recipient.app
             self._sent_today[app] += 1  # counted from the call on, taken back if not sent
             self._in_flight += 1
         self._calls.put((recipient, app))
@@ -632,6 +754,8 @@ class CampaignRun:
         try:
             text = self._render(recipient)
             self._space_out()
+            if recipient.interval_s:
+                self._number_gate(app).enter(recipient.interval_s, self.clock, self._never)
             result = self.gateway.send_message(recipient.phone, text, app)
         except Exception:
             logger.exception(
@@ -738,7 +862,24 @@ class CampaignRun:
             outcome is Outcome.AMBIGUOUS and result.http_status is None
         ):
             return None  # no answer at all (a timeout): the outage detector's business
+        if len(self.apps) > 1:
+            self._number_health(result, app, phone)
         return self._same_error(result, phone)
+
+    def _number_health(self, result: SendResult, app: App, phone: str) -> None:
+        """Rest a number whose calls keep being refused the same way for no recipient's sake
+        while the campaign's other numbers may still work (call under the lock)."""
+        error = result.error if result.outcome is not Outcome.SENT else None
+        if error is None or names_recipient(error, phone):
+            self._number_errors.pop(app, None)
+            return
+        last, count = self._number_errors.get(app, (None, 0))
+        count = count + 1 if error == last else 1
+        self._number_errors[app] = (error, count)
+        if count >= self.config.same_error_calls and app not in self._rested:
+            logger.warning("campaign %s: resting number %s: %s", self.plan.id, app, error)
+            self._rested.add(app)
+            self._buffer.rested[app] = error
 
     def _same_error(self, result: SendResult, phone: str) -> Pause | None:
         """Pause when calls keep being refused the same way for no recipient's sake."""
@@ -806,7 +947,8 @@ class CampaignRun:
             # Stopping comes first: a pause is then written with the claims given back.
             if self.stop.is_set():
                 return False
-            if not 0 < deadline - self.clock.monotonic() <= QUIET_S:
+            quiet = 0 < deadline - self.clock.monotonic() <= self._quiet_s
+            if not quiet or self._overdue():
                 self._tend()
             if self.stop.is_set():
                 return False
@@ -816,14 +958,40 @@ class CampaignRun:
             duty = self._renewed + self.config.heartbeat_s
             if self._buffer.updates:
                 duty = min(duty, self._buffer.since + self.config.flush_s)
+            if quiet:
+                duty = deadline
             self.clock.wait(self.stop, min(deadline, duty) - mono)
 
+    def _overdue(self) -> bool:
+        """Whether writing and renewing waited so long they go before a call's punctuality."""
+        mono, buffer, config = self.clock.monotonic(), self._buffer, self.config
+        return (
+            len(buffer.updates) >= config.max_batch
+            or (bool(buffer.updates) and mono >= buffer.since + 4 * config.flush_s)
+            or mono >= self._renewed + 2 * config.heartbeat_s
+        )
+
     def _tend(self) -> None:
-        """Write answers that have waited long enough, and renew the lease when it is time."""
+        """Write answers that have waited long enough, and renew the lease when it is time.
+
+        How long that took widens the quiet stretch before calls: a call is not to wait for a
+        write (another process's calls from the same number keep their own slots).
+        """
         mono = self.clock.monotonic()
+        try:
+            self._write_due(mono)
+        finally:
+            self._widen_quiet(self.clock.monotonic() - mono)
+
+    def _widen_quiet(self, took: float) -> None:
+        """Keep the quiet stretch before calls longer than database work has lately taken."""
+        self._quiet_s = min(max(QUIET_S, 0.9 * self._quiet_s, 1.5 * took), self.config.claim_lead_s)
+
+    def _write_due(self, mono: float) -> None:
         buffer = self._buffer
         if (
             buffer.pause
+            or buffer.rested
             or len(buffer.updates) >= self.config.max_batch
             or (buffer.updates and mono >= buffer.since + self.config.flush_s)
         ):
@@ -845,10 +1013,15 @@ class CampaignRun:
         """Write the buffered answers; an answer once received is tried until it is written."""
         with self._cond:
             buffer, self._buffer = self._buffer, _Buffer()
-        if buffer.updates or buffer.pause:
+        if buffer.updates or buffer.pause or buffer.rested:
             self._retrying(
                 lambda: self.store.record(
-                    self.plan.id, self.owner, buffer.updates, self.clock.now(), buffer.pause
+                    self.plan.id,
+                    self.owner,
+                    buffer.updates,
+                    self.clock.now(),
+                    buffer.pause,
+                    rested=buffer.rested,
                 ),
                 answers=True,
             )

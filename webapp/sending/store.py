@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +46,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from ..campaigns.options import OptionsError, SendingOptions, parse_options
 from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
+from ..numbers import WAIT_PAUSED, Settled, ensure_numbers, pause_number, settle, take_slots
 from .pacing import App
 from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, StoreUnavailable, Update
 
@@ -201,16 +203,20 @@ class SqlStore:
                 return None
             # Whoever claimed these is gone (its lease expired or was let go): the call may or
             # may not have been made, so they are never sent again automatically.
-            orphaned = conn.execute(
-                update(recipients)
-                .where(
-                    recipients.c.campaign_id == campaign_id,
-                    recipients.c.status == "sending",
-                    or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
-                )
-                .values(status="unknown", error=INTERRUPTED, updated_at=now)
-            ).rowcount
+            left = _claims(
+                conn,
+                recipients.c.campaign_id == campaign_id,
+                recipients.c.status == "sending",
+                or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
+            )
+            orphaned = len(left)
             if orphaned:
+                conn.execute(
+                    update(recipients)
+                    .where(recipients.c.id.in_(left))
+                    .values(status="unknown", error=INTERRUPTED, updated_at=now)
+                )
+                settle(conn, [Settled(*left[i], "unknown") for i in left], now)
                 logger.warning(
                     "campaign %s: %s interrupted sends now unknown", campaign_id, orphaned
                 )
@@ -225,11 +231,13 @@ class SqlStore:
                 .join(lists, lists.c.id == campaigns.c.list_id)
                 .where(campaigns.c.id == campaign_id)
             ).one()
+            options = _options(row.options_json)
+            ensure_numbers(conn, options.apps or (None,))
         return CampaignPlan(
             id=campaign_id,
             template=row.template,
             contact_list=ContactList(columns_json=row.columns_json, phone_column=row.phone_column),
-            options=_options(row.options_json),
+            options=options,
         )
 
     def renew_lease(self, campaign_id: int, owner: str, lease_s: float) -> bool:
@@ -245,17 +253,27 @@ class SqlStore:
             )
 
     def claim(
-        self, campaign_id: int, owner: str, limit: int, now: datetime, lease_s: float
+        self,
+        campaign_id: int,
+        owner: str,
+        limit: int,
+        now: datetime,
+        lease_s: float,
+        *,
+        caps: Mapping[App, int | None] | None = None,
+        not_before: datetime | None = None,
+        gap_s: float = 0.0,
+        horizon_s: float = math.inf,
+        lead_s: float = 0.0,
     ) -> list[Claimed] | None:
-        picked = recipients.alias("picked")
         due = (
-            select(picked.c.id)
+            select(recipients.c.id)
             .where(
-                picked.c.campaign_id == campaign_id,
-                picked.c.status == "pending",
-                or_(picked.c.next_attempt_at.is_(None), picked.c.next_attempt_at <= now),
+                recipients.c.campaign_id == campaign_id,
+                recipients.c.status == "pending",
+                or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
             )
-            .order_by(picked.c.id)
+            .order_by(recipients.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -267,18 +285,51 @@ class SqlStore:
         with self._begin() as conn:
             if not _renew(conn, campaign_id, owner, lease_s):
                 return None
-            rows = conn.execute(
-                update(recipients)
-                .where(recipients.c.id.in_(due.scalar_subquery()))
-                .values(
-                    status="sending",
-                    claimed_by=owner,
-                    attempts=recipients.c.attempts + 1,
-                    updated_at=now,
+            ids = list(conn.scalars(due))
+            if not ids:
+                _wait(conn, campaign_id, None, None)
+                return []
+            if caps is None:
+                options_json = conn.scalar(
+                    select(campaigns.c.options_json).where(campaigns.c.id == campaign_id)
                 )
-                .returning(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts)
+                caps = dict.fromkeys(_options(options_json).apps or (None,))
+            # The numbers' slots are taken in this transaction: whichever campaign or process
+            # claims next finds them gone.
+            taken = take_slots(
+                conn,
+                caps,
+                len(ids),
+                now,
+                not_before=not_before,
+                gap_s=gap_s,
+                horizon_s=horizon_s,
+                lead_s=lead_s,
+            )
+            until = taken.until
+            if taken.waiting is None and until is not None:
+                until -= timedelta(seconds=lead_s)  # busy numbers: claim again ahead of the slot
+            _wait(conn, campaign_id, taken.waiting, until)
+            chosen = dict(zip(ids, taken.slots, strict=False))
+            if not chosen:
+                return []
+            conn.execute(
+                _CLAIM,
+                [
+                    {"b_id": i, "b_app": slot.app, "b_owner": owner, "b_now": now}
+                    for i, slot in chosen.items()
+                ],
+            )
+            rows = conn.execute(
+                select(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts)
+                .where(recipients.c.id.in_(chosen))
+                .order_by(recipients.c.id)
             ).all()
-        return [Claimed(*row) for row in sorted(rows)]
+        return [
+            Claimed(*row, app=slot.app, send_at=slot.at, interval_s=slot.interval_s)
+            for row in rows
+            for slot in (chosen[row.id],)
+        ]
 
     def record(
         self,
@@ -287,24 +338,20 @@ class SqlStore:
         updates: Sequence[Update],
         now: datetime,
         pause: Pause | None = None,
+        rested: Mapping[App, str] | None = None,
     ) -> None:
         with self._begin() as conn:
             _lock_campaign(conn, campaign_id)
             # Only what is still ours: a sender that took over may have declared it unknown.
             ours = (
-                set(
-                    conn.scalars(
-                        select(recipients.c.id)
-                        .where(
-                            recipients.c.id.in_([u.id for u in updates]),
-                            recipients.c.status == "sending",
-                            recipients.c.claimed_by == owner,
-                        )
-                        .with_for_update()
-                    )
+                _claims(
+                    conn,
+                    recipients.c.id.in_([u.id for u in updates]),
+                    recipients.c.status == "sending",
+                    recipients.c.claimed_by == owner,
                 )
                 if updates
-                else set()
+                else {}
             )
             answers = [u for u in updates if u.id in ours and not u.refund]
             refunds = [u.id for u in updates if u.id in ours and u.refund]
@@ -322,6 +369,21 @@ class SqlStore:
                 Counter(u.status for u in answers if u.status != "pending"),
                 now,
             )
+            settle(
+                conn,
+                [
+                    Settled(
+                        *ours[u.id],
+                        "refused" if u.refund or u.status == "pending" else u.status,
+                        u.error,
+                    )
+                    for u in updates
+                    if u.id in ours
+                ],
+                now,
+            )
+            for app, reason in sorted((rested or {}).items()):
+                pause_number(conn, app, reason)
             if pause:
                 conn.execute(
                     update(campaigns)
@@ -337,15 +399,19 @@ class SqlStore:
         with self._begin() as conn:
             if not _lock_campaign(conn, campaign_id, owner):
                 return False
-            conn.execute(
-                update(recipients)
-                .where(
-                    recipients.c.campaign_id == campaign_id,
-                    recipients.c.status == "sending",
-                    recipients.c.claimed_by == owner,
-                )
-                .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
+            lost = _claims(
+                conn,
+                recipients.c.campaign_id == campaign_id,
+                recipients.c.status == "sending",
+                recipients.c.claimed_by == owner,
             )
+            if lost:
+                conn.execute(
+                    update(recipients)
+                    .where(recipients.c.id.in_(lost))
+                    .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
+                )
+                settle(conn, [Settled(*lost[i], "refused") for i in lost], now)
             return bool(
                 conn.execute(
                     update(campaigns)
@@ -361,7 +427,15 @@ class SqlStore:
 
     def next_retry_at(self, campaign_id: int) -> datetime | None:
         with self._begin() as conn:
-            return conn.scalar(
+            # The last claim noted when its numbers are free again, if they were not.
+            reason, until = conn.execute(
+                select(campaigns.c.waiting_reason, campaigns.c.waiting_until).where(
+                    campaigns.c.id == campaign_id
+                )
+            ).one()
+            if reason == WAIT_PAUSED:
+                return None
+            return until or conn.scalar(
                 select(func.min(recipients.c.next_attempt_at)).where(
                     recipients.c.campaign_id == campaign_id, recipients.c.status == "pending"
                 )
@@ -383,6 +457,41 @@ class SqlStore:
                 .group_by(recipients.c.app)
             ).all()
         return {app: count for app, count in rows}
+
+
+# Claims one recipient for the number chosen for it, as an executemany.
+_CLAIM = (
+    update(recipients)
+    .where(recipients.c.id == bindparam("b_id"))
+    .values(
+        status="sending",
+        app=bindparam("b_app"),
+        claimed_by=bindparam("b_owner"),
+        attempts=recipients.c.attempts + 1,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+
+
+def _claims(conn: Connection, *where) -> dict[int, tuple[App, datetime]]:
+    """Recipients in ``sending`` locked, with the number and time of their claim (a claim sets
+    ``updated_at``, and nothing else touches a recipient while it is ``sending``)."""
+    rows = conn.execute(
+        select(recipients.c.id, recipients.c.app, recipients.c.updated_at)
+        .where(*where)
+        .with_for_update()
+    )
+    return {row.id: (row.app, row.updated_at) for row in rows}
+
+
+def _wait(conn: Connection, campaign_id: int, reason: str | None, until: datetime | None) -> None:
+    """Note on the campaign why and until when its numbers keep it waiting, or that they don't."""
+    noted = update(campaigns).where(campaigns.c.id == campaign_id)
+    if reason is None and until is None:
+        noted = noted.where(
+            or_(campaigns.c.waiting_reason.is_not(None), campaigns.c.waiting_until.is_not(None))
+        )
+    conn.execute(noted.values(waiting_reason=reason, waiting_until=until))
 
 
 def _lease_free():

@@ -33,10 +33,11 @@ from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, SavedMessage, User, utcnow
+from ..numbers import WAIT_REASONS, capacities, linked_apps
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
-from ..settings import TEST_SENT, get_setting, sending_defaults, set_setting
+from ..settings import TEST_SENT, sending_defaults, set_setting
 from ..url_numbers import page_arg, parse_id
 from . import forms
 from .audit import audit
@@ -179,9 +180,9 @@ def options_page(campaign: Campaign, status: int = 200):
         "campaigns/launch.html",
         campaign=campaign,
         options=json.loads(campaign.options_json),
-        apps=get_setting("apps", []),
+        apps=linked_apps(db.session.connection()),
         estimate=estimate_text(
-            service.campaign_options(campaign), campaign.contact_list.contact_count
+            service.campaign_options(campaign), campaign.contact_list.contact_count, campaign.id
         ),
     ), status
 
@@ -207,15 +208,18 @@ def estimate(campaign_id: int):
         else campaign.contact_list.contact_count
     )
     return render_template(
-        "campaigns/_estimate.html", text=estimate_text(options, pending), problem=None
+        "campaigns/_estimate.html",
+        text=estimate_text(options, pending, campaign.id),
+        problem=None,
     )
 
 
-def estimate_text(options, recipients: int) -> str:
+def estimate_text(options, recipients: int, campaign_id: int | None = None) -> str:
     """ "≈ 2 h 10 min for 137 messages (one every 0.6 s on average, random pauses included),
     finishes today at 17:40", in the reader's language and time zone."""
     now = utcnow()
-    finish = estimate_finish(options, recipients, now)
+    numbers = capacities(db.session.connection(), options.apps, now, campaign_id)
+    finish = estimate_finish(options, recipients, now, numbers)
     if finish is None:
         return _("Longer than a year at this pace: raise the rate or the daily limit.")
     local_finish, local_now = finish.astimezone(get_timezone()), now.astimezone(get_timezone())
@@ -334,6 +338,12 @@ def progress_context(campaign: Campaign) -> dict:
             service.PAUSE_REASONS[campaign.pause_code], detail=campaign.pause_detail or ""
         )
         if campaign.pause_code
+        else None,
+        "waiting": _(
+            WAIT_REASONS[campaign.waiting_reason],
+            until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
+        )
+        if campaign.status == "running" and campaign.waiting_reason in WAIT_REASONS
         else None,
     }
 

@@ -12,7 +12,8 @@ from ..accounts import ROLES, AccountError, create_api_key, create_user, set_pas
 from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
 from ..extensions import db
-from ..models import ApiKey, User
+from ..models import ApiKey, User, utcnow
+from ..numbers import NumberError, history, list_numbers, number_key, update_number
 from ..security import no_store
 from ..sending.telefon_ip import DEFAULT_BASE_URL
 from ..settings import (
@@ -54,13 +55,16 @@ def changes(before: dict, after: dict) -> dict:
 @bp.get("/")
 def index():
     gateway = get_setting("gateway", {})
+    connection, now = db.session.connection(), utcnow()
+    numbers = list_numbers(connection, now)
     return render_template(
         "settings/index.html",
         gateway=gateway,
         effective=gateway_settings(current_app.config),
         token_from_config=bool(current_app.config.get("TELEFON_IP_TOKEN")),
         token_mask=masked(gateway.get("token")),
-        apps=get_setting("apps", []),
+        numbers=numbers,
+        history={n["app"]: history(connection, number_key(n["app"]), now) for n in numbers},
         defaults=sending_defaults(),
         users=db.session.scalars(select(User).order_by(User.email)).all(),
         api_keys=db.session.scalars(
@@ -88,16 +92,8 @@ def save_gateway():
             "error",
         )
         return redirect(url_for("settings.index"))
-    apps = []
-    for line in form.get("apps", "").splitlines():
-        app_id, _sep, label = line.strip().partition(" ")
-        if app_id and not app_id.isdigit():
-            flash(_("Each account line starts with its number id: %(line)s", line=line), "error")
-            return redirect(url_for("settings.index"))
-        if app_id:
-            apps.append({"id": int(app_id), "label": label.strip()})
     gateway = get_setting("gateway", {})
-    before = {**gateway, "apps": get_setting("apps", [])}
+    before = dict(gateway)
     if token:
         gateway["token"] = token
         logs.add_secret(token)
@@ -107,11 +103,37 @@ def save_gateway():
         gateway["base_url"] = base_url or None
     gateway["sandbox"] = bool(form.get("sandbox"))
     set_setting("gateway", gateway)
-    set_setting("apps", apps)
-    audit("gateway_changed", ("settings", "gateway"), changes(before, {**gateway, "apps": apps}))
+    audit("gateway_changed", ("settings", "gateway"), changes(before, gateway))
     db.session.commit()
     flash(_("Gateway settings saved."), "success")
     return redirect(url_for("settings.index"))
+
+
+@bp.post("/numbers")
+def save_number():
+    """Add a number, or change one: its label, ceiling, daily limit, warm-up and pause."""
+    form = request.form
+    key = form.get("app", "").strip() or "default"
+    given: dict = {"label": form.get("label", "")}
+    if "rate_per_minute" in form:  # the full form of a listed number, not the one adding it
+        given["paused"] = bool(form.get("paused"))
+        given["rate_per_minute"] = forms.number(form["rate_per_minute"])
+        given["daily_limit"] = forms.whole(form.get("daily_limit"))
+        start = forms.whole(form.get("warmup_start"))
+        given["warmup"] = None if start is None else {
+            "start": start,
+            "growth_percent": forms.number(form.get("warmup_growth_percent")) or 0,
+        }
+    try:
+        update_number(db.session.connection(), key, given, utcnow())
+    except NumberError as error:
+        db.session.rollback()
+        flash(_(error.message, **error.params), "error")
+        return redirect(url_for("settings.index", _anchor="numbers-heading"))
+    audit("number_changed", ("settings", key), given)
+    db.session.commit()
+    flash(_("WhatsApp number saved."), "success")
+    return redirect(url_for("settings.index", _anchor="numbers-heading"))
 
 
 @bp.post("/defaults")
