@@ -6,10 +6,9 @@ import pytest
 
 from tests.conftest import ADMIN_EMAIL
 from tests.factories import audit_trail, make_list, make_opt_outs, mark_recipients
-from webapp.accounts import create_api_key
 from webapp.audit import ACTIONS
 from webapp.extensions import db
-from webapp.models import AuditEvent, OptOut, User
+from webapp.models import AuditEvent, OptOut
 
 ADDRESS = "198.51.100.23"
 PHONES = ["79243555100", "79243555101"]
@@ -24,16 +23,6 @@ def app_config(app_config):
 def api(api):
     api.environ_base["REMOTE_ADDR"] = ADDRESS
     return api
-
-
-@pytest.fixture
-def member_api(app, member):
-    with app.app_context():
-        key = create_api_key(db.session.get(User, member))
-        db.session.commit()
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-    return client
 
 
 def trail(app, action: str | None = None) -> list[tuple]:

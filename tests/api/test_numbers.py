@@ -3,9 +3,6 @@
 import pytest
 
 from tests.factories import audit_trail
-from webapp.accounts import create_api_key
-from webapp.extensions import db
-from webapp.models import User
 
 
 @pytest.fixture
@@ -77,14 +74,9 @@ def test_a_body_that_is_no_json_object_is_refused(api):
     assert api.put("/api/v1/accounts/31", json=[1]).status_code == 400
 
 
-def test_members_see_numbers_but_do_not_change_them(app, member):
-    with app.app_context():
-        key = create_api_key(db.session.get(User, member))
-        db.session.commit()
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-    assert client.get("/api/v1/accounts").status_code == 200
-    answer = client.put("/api/v1/accounts/31", json={"paused": True})
+def test_members_see_numbers_but_do_not_change_them(member_api):
+    assert member_api.get("/api/v1/accounts").status_code == 200
+    answer = member_api.put("/api/v1/accounts/31", json={"paused": True})
     assert answer.status_code == 403 and answer.get_json()["error"]
 
 
