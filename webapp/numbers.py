@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, text, update
 
 from .campaigns.eta import NumberCapacity
+from .campaigns.options import App
 from .i18n import N_
 from .models import Campaign, NumberDay, Setting, WhatsAppNumber
-from .sending.pacing import DEFAULT_TIMEZONE, App
+from .windows import DEFAULT_TIMEZONE, local_day, next_day_start
 
 numbers = WhatsAppNumber.__table__
 number_days = NumberDay.__table__
@@ -88,16 +88,6 @@ def limit_on(row: Any, day: date) -> int | None:
         return row.daily_limit
     days = (day - row.warmup_since).days
     return warmup_limit(row.warmup_start, row.warmup_growth_percent or 0, days, row.daily_limit)
-
-
-def local_day(now: datetime, timezone: str) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
-
-
-def next_local_midnight(now: datetime, timezone: str) -> datetime:
-    zone = ZoneInfo(timezone)
-    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, datetime.min.time(), tzinfo=zone)
 
 
 @dataclass
@@ -174,7 +164,7 @@ def why_waiting(states: Sequence[NumberState], now: datetime) -> tuple[str, date
     exhausted = [s for s in states if not s.paused]
     if not exhausted:
         return WAIT_PAUSED, None
-    return WAIT_DAILY_LIMIT, min(next_local_midnight(now, s.timezone) for s in exhausted)
+    return WAIT_DAILY_LIMIT, min(next_day_start(now, s.timezone) for s in exhausted)
 
 
 def next_free(states: Sequence[NumberState]) -> datetime | None:

@@ -35,19 +35,13 @@ from datetime import UTC, datetime, timedelta
 from queue import SimpleQueue
 from typing import Protocol, TypeVar
 
-from ..campaigns.options import SendingOptions
+from ..campaigns.options import App, SendingOptions
 from ..campaigns.rendering import parse_template, render_for_contact
 from ..i18n import N_
 from ..models import ContactList
+from ..windows import DEFAULT_TIMEZONE, day_start, next_day_start
 from .gateway import Gateway, Outcome, SendResult, names_recipient
-from .pacing import (
-    DEFAULT_TIMEZONE,
-    App,
-    Pacer,
-    apps_under_limit,
-    day_start,
-    next_day_start,
-)
+from .pacing import Pacer, apps_under_limit
 
 logger = logging.getLogger(__name__)
 

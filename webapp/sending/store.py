@@ -44,10 +44,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from ..campaigns.options import OptionsError, SendingOptions, parse_options
+from ..campaigns.options import App, OptionsError, SendingOptions, parse_options
 from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
 from ..numbers import WAIT_PAUSED, Settled, ensure_numbers, pause_number, settle, take_slots
-from .pacing import App
 from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, StoreUnavailable, Update
 
 logger = logging.getLogger(__name__)
