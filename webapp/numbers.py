@@ -28,6 +28,7 @@ from sqlalchemy import Connection, select, text, update
 
 from .campaigns.eta import NumberCapacity
 from .campaigns.options import App
+from .campaigns.statuses import OUTCOMES, CampaignStatus, RecipientStatus
 from .i18n import N_
 from .models import Campaign, NumberDay, Setting, WhatsAppNumber
 from .windows import DEFAULT_TIMEZONE, local_day, next_day_start
@@ -227,7 +228,7 @@ def capacities(
     wanted = {number_key(app) for app in apps or (None,)}
     users: Counter[str] = Counter()
     for other_id, options_json in conn.execute(
-        select(Campaign.id, Campaign.options_json).where(Campaign.status == "running")
+        select(Campaign.id, Campaign.options_json).where(Campaign.status == CampaignStatus.RUNNING)
     ):
         if other_id != campaign_id:
             named = json.loads(options_json).get("app")
@@ -354,16 +355,17 @@ def settle(conn: Connection, settled: Sequence[Settled], now: datetime) -> None:
         if key not in zones or s.claimed_at is None:
             continue  # claimed before numbers were counted: it holds no place
         day = local_day(s.claimed_at, zones[key])
-        if s.status in ("failed", "refused"):
+        if s.status in (RecipientStatus.FAILED, "refused"):
             counts["taken"][key, day] -= 1
-        if s.status in ("sent", "failed", "unknown"):
+        if s.status in OUTCOMES:
             counts[s.status][key, day] += 1
     for name, counter in counts.items():
         _add_days(conn, counter, name)
-    for key in {number_key(s.app) for s in settled if s.status == "sent"} & zones.keys():
+    sent = {number_key(s.app) for s in settled if s.status == RecipientStatus.SENT}
+    for key in sent & zones.keys():
         conn.execute(update(numbers).where(numbers.c.key == key).values(last_sent_at=now))
     for s in settled:
-        if s.status != "sent" and s.error and number_key(s.app) in zones:
+        if s.status != RecipientStatus.SENT and s.error and number_key(s.app) in zones:
             conn.execute(
                 update(numbers).where(numbers.c.key == number_key(s.app)).values(last_error=s.error)
             )
