@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import update
 
+from webapp.account_settings import sending_defaults
 from webapp.campaigns import service
 from webapp.extensions import db
 from webapp.models import (
@@ -23,7 +24,6 @@ from webapp.models import (
     Recipient,
     utcnow,
 )
-from webapp.settings import sending_defaults
 
 
 def make_list(

@@ -28,4 +28,3 @@ def test_campaigns_do_not_import_the_sender():
     modules = loaded_after("import webapp.campaigns.service, webapp.campaigns.eta")
     assert not any(name.startswith("webapp.sending") for name in modules)
     assert "httpx" not in packages(modules)
-

@@ -6,10 +6,10 @@ import pytest
 from werkzeug.routing import AnyConverter, IntegerConverter
 
 from tests.factories import make_list
+from webapp.account_settings import sending_defaults
 from webapp.campaigns import service
 from webapp.extensions import db
 from webapp.models import ApiKey, SavedMessage
-from webapp.settings import sending_defaults
 from webapp.url_numbers import MAX_ID, MAX_PAGE
 
 # The largest id, past 32 bits (PostgreSQL's integer), the largest 64-bit one, past 64 bits

@@ -22,6 +22,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
+from ..account_settings import TEST_SENT, sending_defaults, set_setting
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.eta import estimate_finish, expected_gap_s
@@ -37,7 +38,6 @@ from ..numbers import WAIT_REASONS, capacities, linked_apps
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
-from ..settings import TEST_SENT, sending_defaults, set_setting
 from ..url_numbers import page_arg, parse_id
 from . import forms
 from .audit import audit
