@@ -21,7 +21,6 @@ from webapp.models import (
     Contact,
     ContactList,
     OptOut,
-    OutcomeTally,
     utcnow,
 )
 from webapp.sending.sender import Update
@@ -115,14 +114,6 @@ def mark_recipients(campaign_id: int, phones: Iterable[str], status: str, **answ
     store.record(campaign_id, SENDER, answers + refunds, now)
     store.release_lease(campaign_id, SENDER)
     db.session.expire_all()
-
-
-def tally_outcome(status: str, count: int = 1) -> None:
-    """Count an outcome in this hour's tally, as the sender does."""
-    hour = utcnow().replace(minute=0, second=0, microsecond=0)
-    tally = db.session.get(OutcomeTally, (hour, status)) or OutcomeTally(hour=hour, status=status)
-    tally.count = (tally.count or 0) + count
-    db.session.add(tally)
 
 
 def set_campaign_status(campaign_id: int, status: str, **values: object) -> None:
