@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import update
 
+from webapp.account_settings import sending_defaults
 from webapp.campaigns import service
+from webapp.campaigns.statuses import RecipientStatus
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -19,11 +21,16 @@ from webapp.models import (
     Contact,
     ContactList,
     OptOut,
-    OutcomeTally,
-    Recipient,
     utcnow,
 )
-from webapp.settings import sending_defaults
+from webapp.sending.sender import Update
+from webapp.sending.store import SqlStore
+
+# mark_recipients claims as one sender would; the same owner every time, so what one call left
+# ``sending`` is still its own claim at the next call, not a crashed sender's.
+SENDER = "tests/factories"
+LEASE_S = 60.0
+MAX_CLAIM = 1_000_000
 
 
 def make_list(
@@ -64,14 +71,15 @@ def make_campaign(
     name: str = "Осень",
     start: bool = False,
     created_by_id: int | None = None,
+    defaults: Mapping[str, object] | None = None,
     **options: object,
 ) -> int:
-    """A draft made by the service with the account's default options (or ``options``);
-    started (its recipients materialized) when ``start``. Returns its id."""
+    """A draft made by the service with ``options``, the others from ``defaults`` (the
+    account's when None); started (its recipients materialized) when ``start``. Returns its id."""
     campaign = service.create_campaign(
         db.session,
         {"name": name, "list_id": list_id, "template": template, **options},
-        defaults=sending_defaults(),
+        defaults=sending_defaults() if defaults is None else defaults,
         created_by_id=created_by_id,
     )
     if start:
@@ -85,36 +93,27 @@ def make_opt_outs(*phones: str) -> None:
     db.session.commit()
 
 
-def mark_recipients(campaign_id: int, phones: Iterable[str], status: str, **values: object) -> None:
-    """Do what the sender does when it is done with ``phones``: their status and the counts."""
-    for phone in phones:
-        recipient = db.session.execute(
-            db.select(Recipient).filter_by(campaign_id=campaign_id, phone=phone)
-        ).scalar_one()
-        # count_pending includes the recipients being sent.
-        old, new = (
-            f"count_{'pending' if s == 'sending' else s}" for s in (recipient.status, status)
-        )
-        if old != new:
-            db.session.execute(
-                update(Campaign)
-                .where(Campaign.id == campaign_id)
-                .values({old: getattr(Campaign, old) - 1, new: getattr(Campaign, new) + 1})
-            )
-        recipient.status = status
-        for name, value in values.items():
-            setattr(recipient, name, value)
-        if status in ("sent", "failed", "unknown", "skipped"):
-            tally_outcome(status)
-    db.session.commit()
-
-
-def tally_outcome(status: str, count: int = 1) -> None:
-    """Count an outcome in this hour's tally, as the sender does."""
-    hour = utcnow().replace(minute=0, second=0, microsecond=0)
-    tally = db.session.get(OutcomeTally, (hour, status)) or OutcomeTally(hour=hour, status=status)
-    tally.count = (tally.count or 0) + count
-    db.session.add(tally)
+def mark_recipients(campaign_id: int, phones: Iterable[str], status: str, **answer: object) -> None:
+    """Take ``phones`` of a running campaign through the sender's store: claimed (``sending``)
+    and, unless ``status`` is ``sending``, answered with ``status`` and ``answer`` (fields of
+    ``Update``). The store keeps the counts and the tallies, as it does for the sender."""
+    db.session.commit()  # the store writes in transactions of its own
+    wanted, now = set(phones), utcnow()
+    store = SqlStore(db.engine)
+    assert store.take_lease(campaign_id, SENDER, now, LEASE_S), "the campaign is not running"
+    claimed = store.claim(campaign_id, SENDER, MAX_CLAIM, now, LEASE_S)
+    answers = [
+        Update(c.id, status, c.app, **answer)
+        for c in claimed
+        if c.phone in wanted and status != RecipientStatus.SENDING
+    ]
+    # The others go back as the sender gives back what it claimed and did not send.
+    refunds = [
+        Update(c.id, RecipientStatus.PENDING, refund=True) for c in claimed if c.phone not in wanted
+    ]
+    store.record(campaign_id, SENDER, answers + refunds, now)
+    store.release_lease(campaign_id, SENDER)
+    db.session.expire_all()
 
 
 def set_campaign_status(campaign_id: int, status: str, **values: object) -> None:

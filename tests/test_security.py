@@ -8,7 +8,7 @@ from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Campaign
 
-from .factories import make_list
+from .factories import make_campaign, make_list
 
 HSTS = "Strict-Transport-Security"
 
@@ -17,10 +17,7 @@ HSTS = "Strict-Transport-Security"
 def campaign(app) -> int:
     with app.app_context():
         contact_list = make_list(["79001234567"], [{"Имя": "Анна"}])
-        campaign = Campaign(name="Акция", list_id=contact_list.id, template="Привет, {{ Имя }}")
-        db.session.add(campaign)
-        db.session.commit()
-        return campaign.id
+        return make_campaign(contact_list.id, "Привет, {{ Имя }}", name="Акция")
 
 
 def test_pages_served_over_https_tell_browsers_to_stay_on_https(client):

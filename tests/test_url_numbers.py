@@ -5,11 +5,9 @@ import re
 import pytest
 from werkzeug.routing import AnyConverter, IntegerConverter
 
-from tests.factories import make_list
-from webapp.campaigns import service
+from tests.factories import make_campaign, make_list
 from webapp.extensions import db
 from webapp.models import ApiKey, SavedMessage
-from webapp.settings import sending_defaults
 from webapp.url_numbers import MAX_ID, MAX_PAGE
 
 # The largest id, past 32 bits (PostgreSQL's integer), the largest 64-bit one, past 64 bits
@@ -25,14 +23,13 @@ def records(app, admin):
     """One of everything a URL can name, so each route has a real id to stand beside."""
     with app.app_context():
         contact_list = make_list(["79243555100", "79243555101"])
-        values = {"name": "Осень", "list_id": contact_list.id, "template": "Hi"}
-        campaign = service.create_campaign(db.session, values, defaults=sending_defaults())
+        campaign_id = make_campaign(contact_list.id, "Hi")
         saved = SavedMessage(name="Привет", body="Hi")
         db.session.add(saved)
         db.session.commit()
         return {
             "list_id": contact_list.id,
-            "campaign_id": campaign.id,
+            "campaign_id": campaign_id,
             "saved_id": saved.id,
             "user_id": admin,
             "key_id": db.session.scalar(db.select(ApiKey.id)),

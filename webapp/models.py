@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import Date, DateTime, TypeDecorator
 
+from .campaigns.statuses import CampaignStatus, RecipientStatus
 from .extensions import db
 
 
@@ -187,7 +188,7 @@ class Campaign(db.Model):
     template: Mapped[str] = mapped_column(Text)
     # Sending options as given (rate_per_minute, delays, apps, send_window, start_at, daily_limit).
     options_json: Mapped[str] = mapped_column(Text, default="{}")
-    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT, index=True)
     pause_code: Mapped[str | None] = mapped_column(String(32))
     pause_detail: Mapped[str | None] = mapped_column(Text)  # the gateway's own words, token-free
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -229,7 +230,7 @@ class Recipient(db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     phone: Mapped[str] = mapped_column(String(20))
     # pending | sending | sent | failed | unknown | skipped
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.PENDING)
     app: Mapped[int | None]
     message: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(128))

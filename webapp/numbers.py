@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, text, update
 
 from .campaigns.eta import NumberCapacity
+from .campaigns.options import App
+from .campaigns.statuses import OUTCOMES, CampaignStatus, RecipientStatus
 from .i18n import N_
 from .models import Campaign, NumberDay, Setting, WhatsAppNumber
-from .sending.pacing import DEFAULT_TIMEZONE, App
+from .windows import DEFAULT_TIMEZONE, local_day, next_day_start
 
 numbers = WhatsAppNumber.__table__
 number_days = NumberDay.__table__
@@ -88,16 +89,6 @@ def limit_on(row: Any, day: date) -> int | None:
         return row.daily_limit
     days = (day - row.warmup_since).days
     return warmup_limit(row.warmup_start, row.warmup_growth_percent or 0, days, row.daily_limit)
-
-
-def local_day(now: datetime, timezone: str) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
-
-
-def next_local_midnight(now: datetime, timezone: str) -> datetime:
-    zone = ZoneInfo(timezone)
-    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, datetime.min.time(), tzinfo=zone)
 
 
 @dataclass
@@ -174,7 +165,7 @@ def why_waiting(states: Sequence[NumberState], now: datetime) -> tuple[str, date
     exhausted = [s for s in states if not s.paused]
     if not exhausted:
         return WAIT_PAUSED, None
-    return WAIT_DAILY_LIMIT, min(next_local_midnight(now, s.timezone) for s in exhausted)
+    return WAIT_DAILY_LIMIT, min(next_day_start(now, s.timezone) for s in exhausted)
 
 
 def next_free(states: Sequence[NumberState]) -> datetime | None:
@@ -237,7 +228,7 @@ def capacities(
     wanted = {number_key(app) for app in apps or (None,)}
     users: Counter[str] = Counter()
     for other_id, options_json in conn.execute(
-        select(Campaign.id, Campaign.options_json).where(Campaign.status == "running")
+        select(Campaign.id, Campaign.options_json).where(Campaign.status == CampaignStatus.RUNNING)
     ):
         if other_id != campaign_id:
             named = json.loads(options_json).get("app")
@@ -364,16 +355,17 @@ def settle(conn: Connection, settled: Sequence[Settled], now: datetime) -> None:
         if key not in zones or s.claimed_at is None:
             continue  # claimed before numbers were counted: it holds no place
         day = local_day(s.claimed_at, zones[key])
-        if s.status in ("failed", "refused"):
+        if s.status in (RecipientStatus.FAILED, "refused"):
             counts["taken"][key, day] -= 1
-        if s.status in ("sent", "failed", "unknown"):
+        if s.status in OUTCOMES:
             counts[s.status][key, day] += 1
     for name, counter in counts.items():
         _add_days(conn, counter, name)
-    for key in {number_key(s.app) for s in settled if s.status == "sent"} & zones.keys():
+    sent = {number_key(s.app) for s in settled if s.status == RecipientStatus.SENT}
+    for key in sent & zones.keys():
         conn.execute(update(numbers).where(numbers.c.key == key).values(last_sent_at=now))
     for s in settled:
-        if s.status != "sent" and s.error and number_key(s.app) in zones:
+        if s.status != RecipientStatus.SENT and s.error and number_key(s.app) in zones:
             conn.execute(
                 update(numbers).where(numbers.c.key == number_key(s.app)).values(last_error=s.error)
             )

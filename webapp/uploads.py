@@ -37,7 +37,7 @@ class Upload:
     owner_id: int
 
 
-class UploadStore:
+class UploadFolders:
     """A folder per upload under ``root``, named by an unguessable id and tied to its owner."""
 
     def __init__(self, root: Path) -> None:

@@ -4,7 +4,13 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_list, make_opt_outs, mark_recipients, set_campaign_status
+from tests.factories import (
+    make_campaign,
+    make_list,
+    make_opt_outs,
+    mark_recipients,
+    set_campaign_status,
+)
 from webapp.campaigns.options import OPTION_NAMES
 from webapp.extensions import db
 from webapp.models import Recipient
@@ -34,27 +40,30 @@ def list_id(app):
 
 
 @pytest.fixture
-def campaign(api, list_id):
-    """Make a draft over the API; ``campaign(**values)`` returns its JSON."""
+def campaign(app, list_id):
+    """Make a draft with the factory; ``campaign(**values)`` returns its id."""
 
-    def create(**values):
-        body = {"name": "Осень", "list_id": list_id, "template": TEMPLATE, **values}
-        response = api.post("/api/v1/campaigns", json=body)
-        assert response.status_code == 201, response.json
-        return response.json
+    def create(list_id=list_id, template=TEMPLATE, **values):
+        with app.app_context():
+            return make_campaign(list_id, template, **values)
 
     return create
 
 
 @pytest.fixture
 def started(api, campaign):
-    campaign_id = campaign()["id"]
+    campaign_id = campaign()
     assert api.post(f"/api/v1/campaigns/{campaign_id}/start").status_code == 200
     return campaign_id
 
 
-def test_create_answers_the_draft_in_the_contracts_shape(api, campaign, list_id):
-    created = campaign(rate_per_minute=30, app=[1, 2], send_window=None)
+def test_create_answers_the_draft_in_the_contracts_shape(api, list_id):
+    body = {"name": "Осень", "list_id": list_id, "template": TEMPLATE}
+    response = api.post(
+        "/api/v1/campaigns", json=body | {"rate_per_minute": 30, "app": [1, 2], "send_window": None}
+    )
+    assert response.status_code == 201
+    created = response.json
     assert set(created) >= CAMPAIGN_KEYS
     assert created["status"] == "draft" and created["list_id"] == list_id
     assert (created["rate_per_minute"], created["app"], created["send_window"]) == (
@@ -75,7 +84,7 @@ def test_create_answers_the_draft_in_the_contracts_shape(api, campaign, list_id)
 
 
 def test_campaigns_are_listed_newest_first_and_by_status(api, campaign, started):
-    draft = campaign(name="Зима")["id"]
+    draft = campaign(name="Зима")
     listed = api.get("/api/v1/campaigns").json
     assert [c["id"] for c in listed["items"]] == [draft, started]
     assert (listed["total"], listed["page"], listed["per_page"]) == (2, 1, 50)
@@ -173,7 +182,7 @@ def test_missing_campaigns_are_404_everywhere(api):
 
 
 def test_a_draft_is_edited_and_a_running_campaign_is_not(api, campaign, started):
-    draft = campaign()["id"]
+    draft = campaign()
     response = api.patch(
         f"/api/v1/campaigns/{draft}", json={"name": "Зима", "template": "Hi {{ Имя }}"}
     )
@@ -194,7 +203,7 @@ def test_a_paused_campaigns_options_change_but_not_its_message(api, started):
 
 
 def test_the_lifecycle_over_the_api(api, campaign, list_id):
-    campaign_id = campaign()["id"]
+    campaign_id = campaign()
     url = f"/api/v1/campaigns/{campaign_id}"
 
     started = api.post(f"{url}/start")
@@ -232,7 +241,7 @@ def test_the_lifecycle_over_the_api(api, campaign, list_id):
 
 
 def test_a_scheduled_start(api, campaign):
-    campaign_id = campaign(start_at="2999-01-01T09:00:00+03:00")["id"]
+    campaign_id = campaign(start_at="2999-01-01T09:00:00+03:00")
     scheduled = api.post(f"/api/v1/campaigns/{campaign_id}/start").json
     assert (scheduled["status"], scheduled["started_at"]) == ("scheduled", None)
     assert scheduled["start_at"] == "2999-01-01T09:00:00+03:00"
@@ -241,7 +250,7 @@ def test_a_scheduled_start(api, campaign):
 def test_an_empty_list_cannot_start(app, api, campaign):
     with app.app_context():
         empty = make_list([]).id
-    campaign_id = campaign(list_id=empty, template="Hi")["id"]
+    campaign_id = campaign(list_id=empty, template="Hi")
     response = api.post(f"/api/v1/campaigns/{campaign_id}/start")
     assert (response.status_code, response.json["field"]) == (422, "list_id")
 
@@ -288,7 +297,7 @@ def test_retry_over_the_api(app, api, started):
 
 
 def test_preview_over_the_api(api, campaign):
-    campaign_id = campaign(template="Привет, {{ Имя }}")["id"]
+    campaign_id = campaign(template="Привет, {{ Имя }}")
     url = f"/api/v1/campaigns/{campaign_id}/preview"
     preview = api.get(f"{url}?limit=2&offset=1", headers=EN).json
     assert preview == {
@@ -313,7 +322,7 @@ def test_preview_over_the_api(api, campaign):
 
 
 def test_a_test_send_goes_out_now_and_is_not_a_recipient(app, api, campaign):
-    campaign_id = campaign(template="Привет, {{ Имя }}")["id"]
+    campaign_id = campaign(template="Привет, {{ Имя }}")
     response = api.post(f"/api/v1/campaigns/{campaign_id}/test", json={"phone": "8 924 355-51-99"})
     assert response.status_code == 200
     assert (response.json["phone"], response.json["message"]) == ("79243555199", "Привет, Анна")
@@ -325,7 +334,7 @@ def test_a_test_send_goes_out_now_and_is_not_a_recipient(app, api, campaign):
 
 
 def test_a_failed_test_send_is_a_502_with_the_gateways_words(app, api, campaign):
-    campaign_id = campaign()["id"]
+    campaign_id = campaign()
     app.extensions["sandbox"].configure(account="balance")
     response = api.post(
         f"/api/v1/campaigns/{campaign_id}/test", json={"phone": "79243555199"}, headers=EN
@@ -339,7 +348,7 @@ def test_a_failed_test_send_is_a_502_with_the_gateways_words(app, api, campaign)
     "body", [{}, {"phone": "12345"}, {"phone": 7.9}, {"phone": ["7924"]}, {"phone": "\ud83d"}]
 )
 def test_a_test_send_needs_a_phone(api, campaign, body):
-    response = api.post(f"/api/v1/campaigns/{campaign()['id']}/test", json=body)
+    response = api.post(f"/api/v1/campaigns/{campaign()}/test", json=body)
     assert (response.status_code, response.json["field"]) == (422, "phone")
 
 
@@ -423,7 +432,7 @@ def test_texts_are_russian_unless_english_is_asked_for(api, started):
 
 
 def test_duplicate_and_delete_a_draft_over_the_api(api, campaign):
-    draft_id = campaign()["id"]
+    draft_id = campaign()
     copy = api.post(f"/api/v1/campaigns/{draft_id}/duplicate")
     assert copy.status_code == 201 and copy.json["status"] == "draft"
     assert api.delete(f"/api/v1/campaigns/{copy.json['id']}").status_code == 204

@@ -23,11 +23,10 @@ def campaign(session, new_campaign):
         message="Hi",
         message_id="3EB0FF94",
         gateway_status="1",
-        attempts=1,
         sent_at=SENT_AT,
     )
-    mark_recipients(campaign_id, [PHONES[1]], "sending", attempts=1)
-    mark_recipients(campaign_id, [PHONES[3]], "failed", error="Not on WhatsApp", attempts=1)
+    mark_recipients(campaign_id, [PHONES[1]], "sending")
+    mark_recipients(campaign_id, [PHONES[3]], "failed", error="Not on WhatsApp")
     return service.get_campaign(session, campaign_id)
 
 

@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from tests.campaigns.conftest import PHONES
 from tests.factories import make_list, mark_recipients, set_campaign_status
+from webapp.account_settings import set_setting
 from webapp.campaigns import service
 from webapp.campaigns.service import CampaignConflict, CampaignError, CampaignNotFound
 from webapp.extensions import db
 from webapp.models import Campaign, Recipient
-from webapp.settings import set_setting
 
 
 def recipients(session, campaign_id):

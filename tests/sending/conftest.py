@@ -1,8 +1,7 @@
-"""Campaigns made straight in the tables, a clock the tests move, gateways that answer on cue."""
+"""Campaigns started by the service, a clock the tests move, gateways that answer on cue."""
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -15,9 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from webapp.campaigns.options import parse_options
+from tests import factories
+from tests.factories import make_list, set_campaign_status
 from webapp.extensions import db
-from webapp.models import Campaign, Contact, ContactList, Recipient
+from webapp.models import Campaign, Recipient
 from webapp.sending.gateway import Outcome, SendResult
 from webapp.sending.sandbox import (
     SandboxGateway,
@@ -100,7 +100,8 @@ class ScriptedGateway:
 
 @pytest.fixture
 def make_campaign(app) -> Callable[..., int]:
-    """A campaign over a new list of ``numbers``, already started (recipients materialized)."""
+    """A campaign over a new list of ``numbers``, started by the service (recipients
+    materialized) with ``options`` and no account defaults, then put in ``status``."""
 
     def make(
         numbers: list[str],
@@ -110,40 +111,13 @@ def make_campaign(app) -> Callable[..., int]:
         **options: Any,
     ) -> int:
         with app.app_context():
-            contact_list = ContactList(
-                name="Клиенты",
-                phone_column=PHONE_COLUMN,
-                columns_json=json.dumps([PHONE_COLUMN, "Имя"], ensure_ascii=False),
-                contact_count=len(numbers),
+            names = [{"Имя": f"Клиент {row}"} for row in range(2, len(numbers) + 2)]
+            list_id = make_list(numbers, names, phone_column=PHONE_COLUMN).id
+            campaign_id = factories.make_campaign(
+                list_id, template, name="Акция", start=True, defaults={}, **options
             )
-            db.session.add(contact_list)
-            db.session.flush()
-            campaign = Campaign(
-                name="Акция",
-                list_id=contact_list.id,
-                template=template,
-                options_json=json.dumps(parse_options(options, {}).to_dict()),
-                status=status,
-                started_at=datetime.now(UTC),
-                count_total=len(numbers),
-                count_pending=len(numbers),
-            )
-            db.session.add(campaign)
-            db.session.flush()
-            for row, phone in enumerate(numbers, start=2):
-                contact = Contact(
-                    list_id=contact_list.id,
-                    row=row,
-                    phone=phone,
-                    fields_json=json.dumps({"Имя": f"Клиент {row}"}, ensure_ascii=False),
-                )
-                db.session.add(contact)
-                db.session.flush()
-                db.session.add(
-                    Recipient(campaign_id=campaign.id, contact_id=contact.id, phone=phone)
-                )
-            db.session.commit()
-            return campaign.id
+            set_campaign_status(campaign_id, status)
+            return campaign_id
 
     return make
 

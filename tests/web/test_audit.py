@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, MEMBER_EMAIL, PASSWORD, sign_in
-from tests.factories import audit_events, audit_trail, make_list, make_opt_outs, mark_recipients
+from tests.factories import (
+    audit_events,
+    audit_trail,
+    make_campaign,
+    make_list,
+    make_opt_outs,
+    mark_recipients,
+)
 from webapp.accounts import setup_code
 from webapp.extensions import db
 from webapp.models import ApiKey, AuditEvent, Campaign, OptOut, User
@@ -113,18 +120,15 @@ def test_gateway_changes_are_recorded_without_the_token(app, admin_browser):
 def campaign(app, admin_browser):
     with app.app_context():
         list_id = make_list(PHONES).id
-    created = admin_browser.post(
-        "/campaigns/new", data={"name": "Осень", "list_id": list_id, "template": "Привет"}
-    )
-    return int(re.search(r"/campaigns/(\d+)/", created.headers["Location"]).group(1))
+        return make_campaign(list_id)
 
 
 def test_the_campaign_lifecycle_is_recorded_and_refusals_are_not(app, admin_browser, campaign):
     admin_browser.post(f"/campaigns/{campaign}/start", data={"confirm": "2"})
-    for action in ("pause", "resume", "pause"):
-        admin_browser.post(f"/campaigns/{campaign}/{action}")
     with app.app_context():
         mark_recipients(campaign, PHONES[:1], "failed", error="no WhatsApp")
+    for action in ("pause", "resume", "pause"):
+        admin_browser.post(f"/campaigns/{campaign}/{action}")
     admin_browser.post(f"/campaigns/{campaign}/retry", data={"status": "failed"})
     admin_browser.post(f"/campaigns/{campaign}/cancel")
     admin_browser.post(f"/campaigns/{campaign}/resume")  # refused: cancelled

@@ -89,10 +89,7 @@ def test_estimate_counts_the_random_pauses_to_the_second(admin_client, app):
     """The issue's case: 137 messages at 120 a minute with 0–1 s pauses is not "≈ 1 min"."""
     with app.app_context():
         list_id = make_list([f"79160000{n:03d}" for n in range(137)], [{}] * 137).id
-    created = admin_client.post(
-        "/campaigns/new", data={"name": "Пауза", "list_id": list_id, "template": "Привет"}
-    )
-    campaign = re.search(r"/campaigns/(\d+)/", created.headers["Location"]).group(1)
+        campaign = make_campaign(list_id, name="Пауза")
 
     def estimate(low: str, high: str) -> str:
         data = {"rate_per_minute": "120", "delay_min_s": low, "delay_max_s": high}
@@ -132,7 +129,15 @@ def test_launch_needs_the_confirmation_then_starts(admin_client, draft, app):
 def finished(admin_client, draft, app):
     admin_client.post(f"/campaigns/{draft}/start", data={"confirm": "3"})
     with app.app_context():
-        mark_recipients(draft, PHONES[:2], "sent", message_id="3EB0FF")
+        mark_recipients(
+            draft,
+            PHONES[:1],
+            "sent",
+            message="Добрый день, Анна!",
+            message_id="3EB0FF",
+            gateway_status="1",
+        )
+        mark_recipients(draft, PHONES[1:2], "sent", message_id="3EB0FF")
         mark_recipients(draft, PHONES[2:], "failed", error="not a WhatsApp number 100%")
         set_campaign_status(draft, "completed")
     return draft
@@ -145,11 +150,7 @@ def test_progress_fragment_shows_counts_and_retry_for_failures(admin_client, fin
     assert "data-counts='[2, 1, 0, 0, 0]'" in fragment
 
 
-def test_results_show_each_message_with_gateway_details_in_words(admin_client, finished, app):
-    with app.app_context():
-        mark_recipients(
-            finished, PHONES[:1], "sent", message="Добрый день, Анна!", gateway_status="1"
-        )
+def test_results_show_each_message_with_gateway_details_in_words(admin_client, finished):
     page = admin_client.get(f"/campaigns/{finished}/results").get_data(as_text=True)
     assert "<summary>Добрый день, Анна!</summary>" in page
     assert "принято к отправке (код 1)" in page
@@ -187,15 +188,13 @@ def test_retry_failed_puts_them_back_in_the_queue(admin_client, finished, app):
     assert (campaign.status, failed) == ("running", "pending")
 
 
-def test_retry_unknown_says_some_may_get_it_twice_before_it_is_confirmed(
-    admin_client, finished, app
-):
+def test_retry_unknown_says_some_may_get_it_twice_before_it_is_confirmed(admin_client, draft, app):
+    finished = draft
+    admin_client.post(f"/campaigns/{finished}/start", data={"confirm": "3"})
     with app.app_context():
-        mark_recipients(finished, [PHONES[0]], "unknown", error="No answer")
-        db.session.execute(
-            db.update(Campaign).where(Campaign.id == finished).values(count_sent=1, count_unknown=1)
-        )
-        db.session.commit()
+        mark_recipients(finished, PHONES[:1], "unknown", error="No answer")
+        mark_recipients(finished, PHONES[1:], "sent")
+        set_campaign_status(finished, "completed")
     fragment = admin_client.get(f"/campaigns/{finished}/progress").get_data(as_text=True)
     assert f'href="/campaigns/{finished}/retry-unknown"' in fragment
 

@@ -2,9 +2,9 @@ import json
 import re
 
 from tests.factories import make_campaign, make_list, mark_recipients
+from webapp.account_settings import TEST_SENT, set_setting
 from webapp.extensions import db
 from webapp.models import SavedMessage, utcnow
-from webapp.settings import TEST_SENT, set_setting
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
 

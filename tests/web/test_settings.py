@@ -4,11 +4,11 @@ import pytest
 
 from tests.conftest import MEMBER_EMAIL, PASSWORD, sign_in
 from webapp import create_app
+from webapp.account_settings import gateway_settings, get_setting, sending_defaults, set_setting
 from webapp.extensions import db
 from webapp.models import User, utcnow
 from webapp.numbers import list_numbers
 from webapp.sending.telefon_ip import DEFAULT_BASE_URL
-from webapp.settings import gateway_settings, get_setting, sending_defaults, set_setting
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 CONFIG_TOKEN = "0b7c2d2e-6f1a-4c55-9a43-8d1e2f3a4b5c"

@@ -14,6 +14,7 @@ from flask import current_app, g, request
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 
+from ..account_settings import sending_defaults
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.options import OPTION_NAMES
@@ -22,7 +23,6 @@ from ..models import Campaign
 from ..results import export
 from ..results.queries import RESULT_STATUSES, ResultRow, results_page, results_total
 from ..sending.factory import build_gateway
-from ..settings import sending_defaults
 from ..web.audit import audit
 from . import bp
 from .helpers import ApiError, json_body, page_args, paged

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..sending.pacing import DEFAULT_TIMEZONE, SendWindow, day_start, next_day_start
+from ..windows import DEFAULT_TIMEZONE, SendWindow, day_start, next_day_start
 from .options import SendingOptions
 
 # A gateway call takes about this long, so even a campaign without limits is not instant.

@@ -9,7 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..i18n import N_, UserError
-from ..sending.pacing import DEFAULT_TIMEZONE, SendWindow
+from ..windows import DEFAULT_TIMEZONE, SendWindow
+
+App = int | None
+"""A linked WhatsApp account of the gateway; None: the gateway's only one (no ``app`` sent)."""
 
 OPTION_NAMES = (
     "rate_per_minute",

@@ -319,7 +319,7 @@ def retry_campaign(
         raise CampaignConflict(RETRY_REFUSED)
     if not any(getattr(campaign, f"count_{status}") for status in statuses):
         raise CampaignConflict(NOTHING_TO_RETRY)
-    if "unknown" in statuses and campaign.count_unknown and not confirmed:
+    if RecipientStatus.UNKNOWN in statuses and campaign.count_unknown and not confirmed:
         raise RetryNeedsConfirmation(campaign.count_unknown)
     _transition(
         session,
@@ -477,7 +477,7 @@ _MATERIALIZE = text(
     """
     INSERT INTO recipients (campaign_id, contact_id, phone, status, error, attempts)
     SELECT :campaign_id, contacts.id, contacts.phone,
-           CASE WHEN opt_outs.phone IS NULL THEN 'pending' ELSE 'skipped' END,
+           CASE WHEN opt_outs.phone IS NULL THEN :pending_status ELSE :skipped_status END,
            CASE WHEN opt_outs.phone IS NULL THEN NULL ELSE :opted_out END,
            0
     FROM contacts LEFT JOIN opt_outs ON opt_outs.phone = contacts.phone
@@ -490,7 +490,14 @@ _MATERIALIZE = text(
 
 def _materialize_recipients(session: Session, campaign_id: int, list_id: int) -> None:
     session.execute(
-        _MATERIALIZE, {"campaign_id": campaign_id, "list_id": list_id, "opted_out": OPTED_OUT}
+        _MATERIALIZE,
+        {
+            "campaign_id": campaign_id,
+            "list_id": list_id,
+            "pending_status": RecipientStatus.PENDING,
+            "skipped_status": RecipientStatus.SKIPPED,
+            "opted_out": OPTED_OUT,
+        },
     )
     by_status = dict(
         session.execute(

@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
+from ..i18n import N_
+
 
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
@@ -59,6 +61,17 @@ COUNTED = (
     RecipientStatus.SKIPPED,
 )
 RETRYABLE = (RecipientStatus.FAILED, RecipientStatus.UNKNOWN)
+# What a gateway call ends in, for good.
+OUTCOMES = (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.UNKNOWN)
+# What people read for each recipient status, on pages and in exports (``sending`` shows as
+# pending).
+RECIPIENT_LABELS: dict[str, str] = {
+    RecipientStatus.PENDING: N_("Queued"),
+    RecipientStatus.SENT: N_("Sent"),
+    RecipientStatus.FAILED: N_("Failed"),
+    RecipientStatus.UNKNOWN: N_("Unknown"),
+    RecipientStatus.SKIPPED: N_("Skipped"),
+}
 
 
 class HasStatus(Protocol):

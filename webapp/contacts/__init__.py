@@ -24,7 +24,7 @@ from .pipeline import (
     preview_file,
 )
 from .read import DEFAULT_LIMITS, ImportLimits
-from .store import add_opt_outs, rejects_csv
+from .rows import add_opt_outs, rejects_csv
 
 __all__ = [
     "DEFAULT_LIMITS",

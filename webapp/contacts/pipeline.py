@@ -20,7 +20,7 @@ from .errors import ImportFileError
 from .isolated import read_table_isolated
 from .phones import DETECTION_SAMPLE, detect_phone_column, normalize_phones
 from .read import DEFAULT_LIMITS, ImportLimits, Table
-from .store import BATCH_ROWS, add_opt_outs, fields_json, insert_rows, opted_out_phones
+from .rows import BATCH_ROWS, add_opt_outs, fields_json, insert_rows, opted_out_phones
 
 DUPLICATE = N_("duplicate of an earlier row")
 OPTED_OUT = N_("opted out")

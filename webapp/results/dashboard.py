@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..campaigns.statuses import CampaignStatus, RecipientStatus
+from ..campaigns.statuses import OUTCOMES, CampaignStatus, RecipientStatus
 from ..models import Campaign, ContactList, OutcomeTally
 
 ACTIVE_STATUSES = (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
-OUTCOMES = (RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.UNKNOWN)
 CHART_DAYS = 14
 CHART_HOURS = 24
 
@@ -93,7 +92,8 @@ def daily_activity(session: Session, timezone: str, now: datetime) -> Activity:
     since = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
     rows = session.execute(
         select(OutcomeTally.hour, OutcomeTally.status, OutcomeTally.count).where(
-            OutcomeTally.hour >= since, OutcomeTally.status.in_(("sent", "failed"))
+            OutcomeTally.hour >= since,
+            OutcomeTally.status.in_((RecipientStatus.SENT, RecipientStatus.FAILED)),
         )
     )
     # Tallies are per UTC hour, so they fold into local days exactly in every zone whose
@@ -104,8 +104,8 @@ def daily_activity(session: Session, timezone: str, now: datetime) -> Activity:
         counts[key] = counts.get(key, 0) + count
     return Activity(
         labels=[f"{day:%d.%m}" for day in days],
-        sent=[counts.get((day, "sent"), 0) for day in days],
-        failed=[counts.get((day, "failed"), 0) for day in days],
+        sent=[counts.get((day, RecipientStatus.SENT), 0) for day in days],
+        failed=[counts.get((day, RecipientStatus.FAILED), 0) for day in days],
     )
 
 
@@ -116,12 +116,13 @@ def hourly_activity(session: Session, timezone: str, now: datetime) -> Activity:
     hours = [last - timedelta(hours=n) for n in range(CHART_HOURS - 1, -1, -1)]
     rows = session.execute(
         select(OutcomeTally.hour, OutcomeTally.status, OutcomeTally.count).where(
-            OutcomeTally.hour >= hours[0], OutcomeTally.status.in_(("sent", "failed"))
+            OutcomeTally.hour >= hours[0],
+            OutcomeTally.status.in_((RecipientStatus.SENT, RecipientStatus.FAILED)),
         )
     )
     counts = {(hour, status): count for hour, status, count in rows}
     return Activity(
         labels=[f"{hour.astimezone(zone):%H:00}" for hour in hours],
-        sent=[counts.get((hour, "sent"), 0) for hour in hours],
-        failed=[counts.get((hour, "failed"), 0) for hour in hours],
+        sent=[counts.get((hour, RecipientStatus.SENT), 0) for hour in hours],
+        failed=[counts.get((hour, RecipientStatus.FAILED), 0) for hour in hours],
     )

@@ -17,6 +17,7 @@ import pyarrow.json as pa_json
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
+from ..campaigns.statuses import RECIPIENT_LABELS
 from ..columns import joined_rows, literal
 from ..contacts.browse import field_columns
 from ..downloads import XLSX_TYPE, csv_for_excel, translated, xlsx_for_excel
@@ -25,14 +26,6 @@ from ..models import Campaign
 from .queries import result_tables
 
 BATCH_ROWS = 10_000  # rows read at a time: memory stays flat, calls stay few
-
-STATUS_LABELS = {
-    "pending": N_("Queued"),
-    "sent": N_("Sent"),
-    "failed": N_("Failed"),
-    "unknown": N_("Unknown"),
-    "skipped": N_("Skipped"),
-}
 
 
 def result_table(
@@ -58,7 +51,7 @@ def result_table(
         translate(N_("Attempts")),
         translate(N_("Time")),
     ]
-    labels = {key: translate(label) for key, label in STATUS_LABELS.items()}
+    labels = {key: translate(label) for key, label in RECIPIENT_LABELS.items()}
     fields_schema = pa.schema([(column, pa.string()) for column in columns])
 
     def tables() -> Iterator[pa.Table]:

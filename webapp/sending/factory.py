@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..settings import gateway_settings
+from ..account_settings import gateway_settings
 from .gateway import Gateway
 from .sandbox import SandboxConfig, SandboxGateway, SandboxState
 from .telefon_ip import TelefonIpClient

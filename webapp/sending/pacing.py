@@ -1,7 +1,7 @@
-"""When to send: an even pace with random delays, send windows, daily limits and app rotation.
+"""When to send: an even pace with random delays, daily limits and app rotation.
 
-Pure functions and small objects; the caller passes the time in (monotonic seconds for the
-pacer, aware datetimes for calendars), so everything here is testable without waiting.
+Pure functions and small objects; the caller passes the time in (monotonic seconds), so
+everything here is testable without waiting. Send windows and days are in ``webapp.windows``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,8 @@ import random
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DEFAULT_TIMEZONE = "Europe/Moscow"
+from ..campaigns.options import App
 
 
 class Pacer:
@@ -77,70 +73,6 @@ class Pacer:
         if self.delay_max_s == 0:
             return self.interval_s
         return max(self.interval_s, self._rng.uniform(self.delay_min_s, self.delay_max_s))
-
-
-@dataclass(frozen=True)
-class SendWindow:
-    """Daily hours when sending is allowed, in local time of ``timezone``; may cross midnight.
-
-    ``start`` is inside the window, ``end`` is not; ``start == end`` means all day.
-    """
-
-    start: time
-    end: time
-    timezone: str = DEFAULT_TIMEZONE
-
-    def __post_init__(self) -> None:
-        # An unknown zone is refused now, as bad input, rather than at the first send.
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone: {self.timezone}") from exc
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SendWindow:
-        """From ``{"start": "09:00", "end": "21:00", "timezone": "Europe/Moscow"}``."""
-        return cls(
-            time.fromisoformat(data["start"]),
-            time.fromisoformat(data["end"]),
-            data.get("timezone") or DEFAULT_TIMEZONE,
-        )
-
-    def is_open(self, dt: datetime) -> bool:
-        now = _local(dt, self.timezone).time()
-        if self.start < self.end:
-            return self.start <= now < self.end
-        return now >= self.start or now < self.end
-
-    def next_open(self, dt: datetime) -> datetime:
-        """``dt`` itself when the window is open, else when it next opens (in its timezone)."""
-        if self.is_open(dt):
-            return dt
-        local = _local(dt, self.timezone)
-        opens = datetime.combine(local.date(), self.start, tzinfo=local.tzinfo)
-        return opens if opens > local else opens + timedelta(days=1)
-
-
-def _local(dt: datetime, timezone: str) -> datetime:
-    if dt.tzinfo is None:
-        raise ValueError("an aware datetime is needed")
-    return dt.astimezone(ZoneInfo(timezone))
-
-
-def day_start(dt: datetime, timezone: str = DEFAULT_TIMEZONE) -> datetime:
-    """Midnight that began the day of ``dt`` in ``timezone``: count today's sends from it."""
-    local = _local(dt, timezone)
-    return datetime.combine(local.date(), time(), tzinfo=local.tzinfo)
-
-
-def next_day_start(dt: datetime, timezone: str = DEFAULT_TIMEZONE) -> datetime:
-    """The next midnight after ``dt`` in ``timezone``, when daily limits start over."""
-    start = day_start(dt, timezone)
-    return datetime.combine(start.date() + timedelta(days=1), time(), tzinfo=start.tzinfo)
-
-
-App = int | None
-"""A linked WhatsApp account of the gateway; None: the gateway's only one (no ``app`` sent)."""
 
 
 def apps_under_limit(

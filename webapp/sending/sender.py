@@ -35,19 +35,14 @@ from datetime import UTC, datetime, timedelta
 from queue import SimpleQueue
 from typing import Protocol, TypeVar
 
-from ..campaigns.options import SendingOptions
+from ..campaigns.options import App, SendingOptions
 from ..campaigns.rendering import parse_template, render_for_contact
+from ..campaigns.statuses import RecipientStatus
 from ..i18n import N_
 from ..models import ContactList
+from ..windows import DEFAULT_TIMEZONE, day_start, next_day_start
 from .gateway import Gateway, Outcome, SendResult, names_recipient
-from .pacing import (
-    DEFAULT_TIMEZONE,
-    App,
-    Pacer,
-    apps_under_limit,
-    day_start,
-    next_day_start,
-)
+from .pacing import Pacer, apps_under_limit
 
 logger = logging.getLogger(__name__)
 
@@ -791,7 +786,7 @@ class CampaignRun:
             update = self._update_for(recipient, app, text, result)
         except Exception:
             logger.exception("campaign %s: cannot read the answer", self.plan.id)
-            update = Update(recipient.id, "unknown", app, text, error=GATEWAY_FAILED)
+            update = Update(recipient.id, RecipientStatus.UNKNOWN, app, text, error=GATEWAY_FAILED)
         mono = self.clock.monotonic()
         with self._cond:
             try:
@@ -817,7 +812,7 @@ class CampaignRun:
         if outcome is Outcome.SENT:
             return Update(
                 recipient.id,
-                "sent",
+                RecipientStatus.SENT,
                 app,
                 text,
                 message_id=result.message_id,
@@ -825,16 +820,21 @@ class CampaignRun:
                 sent_at=now,
             )
         if outcome is Outcome.ACCOUNT_ERROR:
-            return Update(recipient.id, "pending", refund=True)
+            return Update(recipient.id, RecipientStatus.PENDING, refund=True)
         if outcome is Outcome.AMBIGUOUS:
-            return Update(recipient.id, "unknown", app, text, error=result.error)
+            return Update(recipient.id, RecipientStatus.UNKNOWN, app, text, error=result.error)
         if outcome is Outcome.TRANSIENT and recipient.attempts < self.config.max_attempts:
             delay = max(self._backoff(recipient.attempts), self._retry_after(result))
             retry_at = now + timedelta(seconds=delay)
             return Update(
-                recipient.id, "pending", app, text, error=result.error, next_attempt_at=retry_at
+                recipient.id,
+                RecipientStatus.PENDING,
+                app,
+                text,
+                error=result.error,
+                next_attempt_at=retry_at,
             )
-        return Update(recipient.id, "failed", app, text, error=result.error)
+        return Update(recipient.id, RecipientStatus.FAILED, app, text, error=result.error)
 
     def _retry_after(self, result: SendResult) -> float:
         """The wait the gateway asked for, within reason; none if it made no sense."""
@@ -925,7 +925,9 @@ class CampaignRun:
         with self._cond:
             if not self._buffer.updates:
                 self._buffer.since = self.clock.monotonic()
-            self._buffer.updates.extend(Update(r.id, "pending", refund=True) for r in queue)
+            self._buffer.updates.extend(
+                Update(r.id, RecipientStatus.PENDING, refund=True) for r in queue
+            )
         queue.clear()
 
     def _drain(self) -> None:

@@ -44,10 +44,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from ..campaigns.options import OptionsError, SendingOptions, parse_options
+from ..campaigns.options import App, OptionsError, SendingOptions, parse_options
+from ..campaigns.statuses import OUTCOMES, CampaignStatus, RecipientStatus
 from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
 from ..numbers import WAIT_PAUSED, Settled, ensure_numbers, pause_number, settle, take_slots
-from .pacing import App
 from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, StoreUnavailable, Update
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,6 @@ campaigns = Campaign.__table__
 recipients = Recipient.__table__
 contacts = Contact.__table__
 lists = ContactList.__table__
-
-FINAL_STATUSES = ("sent", "failed", "unknown")
 
 # One statement for every answer of a batch, run as an executemany.
 _WRITE_ANSWER = (
@@ -150,7 +148,7 @@ class SqlStore:
         with self._begin() as conn:
             scheduled = conn.execute(
                 select(campaigns.c.id, campaigns.c.options_json).where(
-                    campaigns.c.status == "scheduled"
+                    campaigns.c.status == CampaignStatus.SCHEDULED
                 )
             ).all()
             started = []
@@ -164,9 +162,12 @@ class SqlStore:
                     continue
                 moved = conn.execute(
                     update(campaigns)
-                    .where(campaigns.c.id == campaign_id, campaigns.c.status == "scheduled")
+                    .where(
+                        campaigns.c.id == campaign_id,
+                        campaigns.c.status == CampaignStatus.SCHEDULED,
+                    )
                     .values(
-                        status="running",
+                        status=CampaignStatus.RUNNING,
                         started_at=func.coalesce(
                             campaigns.c.started_at, literal(now, UTCDateTime())
                         ),
@@ -181,7 +182,7 @@ class SqlStore:
             return list(
                 conn.scalars(
                     select(campaigns.c.id)
-                    .where(campaigns.c.status == "running", _lease_free())
+                    .where(campaigns.c.status == CampaignStatus.RUNNING, _lease_free())
                     .order_by(campaigns.c.id)
                 )
             )
@@ -194,7 +195,7 @@ class SqlStore:
                 update(campaigns)
                 .where(
                     campaigns.c.id == campaign_id,
-                    campaigns.c.status == "running",
+                    campaigns.c.status == CampaignStatus.RUNNING,
                     _lease_free(),
                 )
                 .values(lease_owner=owner, lease_expires_at=db_time(lease_s))
@@ -206,7 +207,7 @@ class SqlStore:
             left = _claims(
                 conn,
                 recipients.c.campaign_id == campaign_id,
-                recipients.c.status == "sending",
+                recipients.c.status == RecipientStatus.SENDING,
                 or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
             )
             orphaned = len(left)
@@ -214,9 +215,9 @@ class SqlStore:
                 conn.execute(
                     update(recipients)
                     .where(recipients.c.id.in_(left))
-                    .values(status="unknown", error=INTERRUPTED, updated_at=now)
+                    .values(status=RecipientStatus.UNKNOWN, error=INTERRUPTED, updated_at=now)
                 )
-                settle(conn, [Settled(*left[i], "unknown") for i in left], now)
+                settle(conn, [Settled(*left[i], RecipientStatus.UNKNOWN) for i in left], now)
                 logger.warning(
                     "campaign %s: %s interrupted sends now unknown", campaign_id, orphaned
                 )
@@ -270,7 +271,7 @@ class SqlStore:
             select(recipients.c.id)
             .where(
                 recipients.c.campaign_id == campaign_id,
-                recipients.c.status == "pending",
+                recipients.c.status == RecipientStatus.PENDING,
                 or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
             )
             .order_by(recipients.c.id)
@@ -347,7 +348,7 @@ class SqlStore:
                 _claims(
                     conn,
                     recipients.c.id.in_([u.id for u in updates]),
-                    recipients.c.status == "sending",
+                    recipients.c.status == RecipientStatus.SENDING,
                     recipients.c.claimed_by == owner,
                 )
                 if updates
@@ -361,12 +362,16 @@ class SqlStore:
                 conn.execute(
                     update(recipients)
                     .where(recipients.c.id.in_(refunds))
-                    .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
+                    .values(
+                        status=RecipientStatus.PENDING,
+                        attempts=recipients.c.attempts - 1,
+                        updated_at=now,
+                    )
                 )
             _count(
                 conn,
                 campaign_id,
-                Counter(u.status for u in answers if u.status != "pending"),
+                Counter(u.status for u in answers if u.status != RecipientStatus.PENDING),
                 now,
             )
             settle(
@@ -374,7 +379,7 @@ class SqlStore:
                 [
                     Settled(
                         *ours[u.id],
-                        "refused" if u.refund or u.status == "pending" else u.status,
+                        "refused" if u.refund or u.status == RecipientStatus.PENDING else u.status,
                         u.error,
                     )
                     for u in updates
@@ -387,14 +392,20 @@ class SqlStore:
             if pause:
                 conn.execute(
                     update(campaigns)
-                    .where(campaigns.c.id == campaign_id, campaigns.c.status == "running")
-                    .values(status="paused", pause_code=pause.code, pause_detail=pause.detail)
+                    .where(
+                        campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.RUNNING
+                    )
+                    .values(
+                        status=CampaignStatus.PAUSED,
+                        pause_code=pause.code,
+                        pause_detail=pause.detail,
+                    )
                 )
 
     def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
         left = exists().where(
             recipients.c.campaign_id == campaign_id,
-            recipients.c.status.in_(("pending", "sending")),
+            recipients.c.status.in_((RecipientStatus.PENDING, RecipientStatus.SENDING)),
         )
         with self._begin() as conn:
             if not _lock_campaign(conn, campaign_id, owner):
@@ -402,14 +413,18 @@ class SqlStore:
             lost = _claims(
                 conn,
                 recipients.c.campaign_id == campaign_id,
-                recipients.c.status == "sending",
+                recipients.c.status == RecipientStatus.SENDING,
                 recipients.c.claimed_by == owner,
             )
             if lost:
                 conn.execute(
                     update(recipients)
                     .where(recipients.c.id.in_(lost))
-                    .values(status="pending", attempts=recipients.c.attempts - 1, updated_at=now)
+                    .values(
+                        status=RecipientStatus.PENDING,
+                        attempts=recipients.c.attempts - 1,
+                        updated_at=now,
+                    )
                 )
                 settle(conn, [Settled(*lost[i], "refused") for i in lost], now)
             return bool(
@@ -417,7 +432,7 @@ class SqlStore:
                     update(campaigns)
                     .where(_held(campaign_id, owner), ~left)
                     .values(
-                        status="completed",
+                        status=CampaignStatus.COMPLETED,
                         finished_at=now,
                         lease_owner=None,
                         lease_expires_at=None,
@@ -437,7 +452,8 @@ class SqlStore:
                 return None
             return until or conn.scalar(
                 select(func.min(recipients.c.next_attempt_at)).where(
-                    recipients.c.campaign_id == campaign_id, recipients.c.status == "pending"
+                    recipients.c.campaign_id == campaign_id,
+                    recipients.c.status == RecipientStatus.PENDING,
                 )
             )
 
@@ -447,7 +463,7 @@ class SqlStore:
             rows = conn.execute(
                 select(recipients.c.app, func.count())
                 .where(
-                    recipients.c.status == "sent",
+                    recipients.c.status == RecipientStatus.SENT,
                     recipients.c.sent_at >= since,
                     or_(
                         recipients.c.app.in_(chosen),
@@ -464,7 +480,7 @@ _CLAIM = (
     update(recipients)
     .where(recipients.c.id == bindparam("b_id"))
     .values(
-        status="sending",
+        status=RecipientStatus.SENDING,
         app=bindparam("b_app"),
         claimed_by=bindparam("b_owner"),
         attempts=recipients.c.attempts + 1,
@@ -514,7 +530,7 @@ def _held(campaign_id: int, owner: str):
     return and_(
         campaigns.c.id == campaign_id,
         campaigns.c.lease_owner == owner,
-        campaigns.c.status == "running",
+        campaigns.c.status == CampaignStatus.RUNNING,
     )
 
 
@@ -542,7 +558,7 @@ def _count(conn: Connection, campaign_id: int, finished: Counter[str], now: date
     )
     values = {
         f"count_{status}": campaigns.c[f"count_{status}"] + finished[status]
-        for status in FINAL_STATUSES
+        for status in OUTCOMES
         if finished[status]
     }
     conn.execute(

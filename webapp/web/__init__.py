@@ -6,11 +6,11 @@ from flask import Flask, current_app, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from ..account_settings import gateway_settings
 from ..accounts import has_users, user_for_session
-from ..campaigns.statuses import LIVE, can
+from ..campaigns.statuses import LIVE, RECIPIENT_LABELS, can
 from ..extensions import login_manager
 from ..models import User
-from ..settings import gateway_settings
 from . import audit, auth, campaigns, lists, main, optouts, saved_messages, settings
 
 # Endpoints reachable without signing in.
@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["nav_items"] = main.nav_items
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["live_statuses"] = LIVE
+    app.jinja_env.globals["recipient_labels"] = RECIPIENT_LABELS
     app.jinja_env.globals["sandbox_mode"] = lambda: gateway_settings(current_app.config).use_sandbox
 
 

@@ -22,12 +22,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
+from ..account_settings import TEST_SENT, sending_defaults, set_setting
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.eta import estimate_finish, expected_gap_s
 from ..campaigns.options import OptionsError, parse_options
 from ..campaigns.rendering import parse_template
-from ..campaigns.statuses import can
+from ..campaigns.statuses import CampaignStatus, RecipientStatus, can
 from ..contacts.browse import list_columns
 from ..errors import handle_http_error
 from ..extensions import db
@@ -37,7 +38,6 @@ from ..numbers import WAIT_REASONS, capacities, linked_apps
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
-from ..settings import TEST_SENT, sending_defaults, set_setting
 from ..url_numbers import page_arg, parse_id
 from . import forms
 from .audit import audit
@@ -329,7 +329,7 @@ def progress(campaign_id: int):
 
 def progress_context(campaign: Campaign) -> dict:
     counts = service.counts(campaign)
-    done = counts["total"] - counts["pending"]
+    done = counts["total"] - counts[RecipientStatus.PENDING]
     return {
         "counts": counts,
         "percent": int(100 * done / counts["total"]) if counts["total"] else 0,
@@ -343,7 +343,7 @@ def progress_context(campaign: Campaign) -> dict:
             WAIT_REASONS[campaign.waiting_reason],
             until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
         )
-        if campaign.status == "running" and campaign.waiting_reason in WAIT_REASONS
+        if campaign.status == CampaignStatus.RUNNING and campaign.waiting_reason in WAIT_REASONS
         else None,
     }
 

@@ -25,7 +25,7 @@ from ..contacts import ImportFileError
 from ..edge import get_or_404, import_upload
 from ..extensions import db
 from ..models import ContactList
-from ..uploads import UploadStore
+from ..uploads import UploadFolders
 from ..url_numbers import page_arg
 from .audit import audit
 
@@ -35,8 +35,8 @@ PER_PAGE = 50
 FIRST_REJECTS = 10
 
 
-def uploads() -> UploadStore:
-    return UploadStore(Path(current_app.instance_path) / "uploads")
+def uploads() -> UploadFolders:
+    return UploadFolders(Path(current_app.instance_path) / "uploads")
 
 
 @bp.get("/")
@@ -64,8 +64,8 @@ def upload_failed(filename: str | None, reason: str, status: int):
 @bp.route("/new/<upload_id>", methods=["GET", "POST"])
 def mapping(upload_id: str):
     """Show the first rows and the detected phone column; on confirm, import the file."""
-    store = uploads()
-    upload = store.get(upload_id, current_user.id)
+    folders = uploads()
+    upload = folders.get(upload_id, current_user.id)
     if upload is None:
         flash(_("The uploaded file has expired. Upload it again."), "error")
         return redirect(url_for("lists.upload"))
@@ -73,7 +73,7 @@ def mapping(upload_id: str):
     try:
         preview = contacts.preview_file(upload.path, upload.filename, sheet=sheet)
     except ImportFileError as error:
-        store.discard(upload)
+        folders.discard(upload)
         return upload_failed(upload.filename, error.text(), error.status)
     if request.method == "GET" or "change_sheet" in request.form:
         default_name = Path(upload.filename).stem
@@ -98,7 +98,7 @@ def mapping(upload_id: str):
             "lists/map.html", upload=upload, preview=preview, default_name=default_name
         ), error.status
     db.session.commit()
-    store.discard(upload)
+    folders.discard(upload)
     flash(
         ngettext(
             "The list is imported: %(num)s contact.",

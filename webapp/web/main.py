@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..account_settings import TEST_SENT, gateway_settings, get_setting
 from ..campaigns.service import PAUSE_REASONS
 from ..extensions import db
 from ..models import Campaign, utcnow
 from ..results import dashboard
-from ..settings import TEST_SENT, gateway_settings, get_setting
 
 bp = Blueprint("main", __name__)
 

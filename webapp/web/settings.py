@@ -8,6 +8,13 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from .. import logs
+from ..account_settings import (
+    gateway_settings,
+    get_setting,
+    is_gateway_url,
+    sending_defaults,
+    set_setting,
+)
 from ..accounts import ROLES, AccountError, create_api_key, create_user, set_password
 from ..audit import user_facts
 from ..campaigns.options import OptionsError, parse_options
@@ -16,13 +23,6 @@ from ..models import ApiKey, User, utcnow
 from ..numbers import NumberError, history, list_numbers, number_key, update_number
 from ..security import no_store
 from ..sending.telefon_ip import DEFAULT_BASE_URL
-from ..settings import (
-    gateway_settings,
-    get_setting,
-    is_gateway_url,
-    sending_defaults,
-    set_setting,
-)
 from . import forms
 from .audit import audit
 
@@ -71,6 +71,7 @@ def index():
             select(ApiKey).where(ApiKey.user_id == current_user.id).order_by(ApiKey.id)
         ).all(),
         roles=ROLES,
+        default_base_url=DEFAULT_BASE_URL,
     )
 
 

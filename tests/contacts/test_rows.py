@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert
 
-from webapp.contacts.store import insert_rows
+from webapp.contacts.rows import insert_rows
 from webapp.models import Contact, ContactList, ImportReject
 
 from .conftest import stored_contacts, stored_rejects
