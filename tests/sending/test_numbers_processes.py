@@ -53,13 +53,14 @@ def send_in_process(app, server, tmp_path):
 def test_two_processes_keep_one_numbers_pace_and_daily_limit(
     app, server, make_campaign, read, send_in_process
 ):
-    rate, limit = 120, 12
+    # A ceiling whose interval (0.4 s) dwarfs a loaded machine's scheduling jitter.
+    rate, limit = 150, 24
     with app.app_context():
         update_number(
             db.session.connection(), "31", {"rate_per_minute": rate, "daily_limit": limit}, utcnow()
         )
         db.session.commit()
-    campaigns = [make_campaign(phones(10, start=100 * n), app=31) for n in range(2)]
+    campaigns = [make_campaign(phones(15, start=100 * n), app=31) for n in range(2)]
     for campaign_id in campaigns:
         send_in_process(campaign_id)
 
@@ -71,7 +72,7 @@ def test_two_processes_keep_one_numbers_pace_and_daily_limit(
     assert {m.app for m in messages} == {31}
     # Both campaigns took turns: the number's pace, not each campaign's, held them back.
     sent = [read(c)[0].count_sent for c in campaigns]
-    assert sum(sent) == limit and min(sent) >= 1
+    assert sum(sent) == limit and min(sent) >= limit // 4
     times = sorted(m.time.timestamp() for m in messages)
     smallest = min(b - a for a, b in itertools.pairwise(times))
     assert smallest >= 0.95 * 60 / rate
