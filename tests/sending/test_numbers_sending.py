@@ -159,6 +159,23 @@ def test_a_number_refused_the_same_way_again_and_again_is_paused_with_the_reason
     assert (number["paused"], number["pause_reason"]) == (True, "Application not found")
 
 
+def test_a_campaigns_only_number_refused_again_and_again_is_paused_with_the_campaign(
+    app, make_campaign, make_sender, clock, read
+):
+    not_linked = SendResult(Outcome.RECIPIENT_ERROR, error="Application not found", http_status=400)
+    campaign_id = make_campaign(phones(20), app=5)
+    gateway = ScriptedGateway(clock, answer=lambda phone, n: not_linked)
+
+    make_sender(gateway, config=PATIENT).run_campaign(campaign_id)
+
+    assert len(gateway.calls) == FAST.same_error_calls
+    campaign, _ = read(campaign_id)
+    assert (campaign.status, campaign.pause_code) == ("paused", "gateway_error")
+    with app.app_context():
+        (number,) = [n for n in list_numbers(db.session.connection(), clock.now()) if n["app"] == 5]
+    assert (number["paused"], number["pause_reason"]) == (True, "Application not found")
+
+
 def test_a_campaign_without_a_pace_keeps_a_fast_number_busy(
     make_campaign, make_sender, clock, set_number
 ):

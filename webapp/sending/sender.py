@@ -898,13 +898,13 @@ class CampaignRun:
             outcome is Outcome.AMBIGUOUS and result.http_status is None
         ):
             return None  # no answer at all (a timeout): the outage detector's business
-        if len(self.apps) > 1:
-            self._number_health(result, app, phone)
+        self._number_health(result, app, phone)
         return self._same_error(result, phone)
 
     def _number_health(self, result: SendResult, app: App, phone: str) -> None:
-        """Rest a number whose calls keep being refused the same way for no recipient's sake
-        while the campaign's other numbers may still work (call under the lock)."""
+        """Rest a number whose calls keep being refused the same way for no recipient's sake:
+        the campaign's other numbers go on, and other campaigns do not try it (call under the
+        lock)."""
         error = result.error if result.outcome is not Outcome.SENT else None
         if error is None or names_recipient(error, phone):
             self._number_errors.pop(app, None)

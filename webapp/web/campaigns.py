@@ -33,7 +33,7 @@ from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, SavedMessage, User, utcnow
-from ..numbers import WAIT_REASONS, capacities, linked_apps
+from ..numbers import WAIT_REASONS, capacities, linked_apps, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
@@ -340,10 +340,10 @@ def progress_context(campaign: Campaign) -> dict:
         if campaign.pause_code
         else None,
         "waiting": _(
-            WAIT_REASONS[campaign.waiting_reason],
+            WAIT_REASONS[waiting],
             until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
         )
-        if campaign.status == "running" and campaign.waiting_reason in WAIT_REASONS
+        if (waiting := waiting_code(campaign))
         else None,
     }
 
