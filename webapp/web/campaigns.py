@@ -24,7 +24,7 @@ from werkzeug.exceptions import NotFound
 
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
-from ..campaigns.eta import estimate_finish, expected_gap_s
+from ..campaigns.eta import effective_gap_s, estimate_finish
 from ..campaigns.options import OptionsError, parse_options
 from ..campaigns.rendering import parse_template
 from ..campaigns.statuses import can
@@ -230,9 +230,7 @@ def estimate_text(options, recipients: int, campaign_id: int | None = None) -> s
         when = _("finishes tomorrow at %(time)s", time=at)
     else:
         when = _("finishes %(date)s at %(time)s", date=format_datetime(finish, "d MMMM"), time=at)
-    gap = format_decimal(
-        round(expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s), 1)
-    )
+    gap = format_decimal(round(effective_gap_s(options, numbers), 1))
     if options.delay_max_s or options.delay_min_s:
         pace = _("one every %(gap)s s on average, random pauses included", gap=gap)
     else:
