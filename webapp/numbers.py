@@ -52,6 +52,12 @@ WAIT_REASONS = {
 }
 
 
+def waiting_code(campaign: Campaign) -> str | None:
+    """Why a running campaign now waits for its numbers (a ``WAIT_REASONS`` key), or None."""
+    reason = campaign.waiting_reason
+    return reason if campaign.status == CampaignStatus.RUNNING and reason in WAIT_REASONS else None
+
+
 class NumberError(ValueError):
     """A value a number cannot take; ``message`` is for people (translated by the caller)."""
 

@@ -1,5 +1,5 @@
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from tests.factories import (
 from webapp.campaigns.options import OPTION_NAMES
 from webapp.extensions import db
 from webapp.models import Recipient
+from webapp.numbers import WAIT_DAILY_LIMIT, WAIT_PAUSED
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
 TEMPLATE = "{Привет|Здравствуйте}, {{ Имя }}!"
@@ -21,6 +22,7 @@ EN = {"Accept-Language": "en"}
 CAMPAIGN_KEYS = {
     *("id", "name", "status", "list_id", "template", "counts", "pause_code", "pause_reason"),
     *("started_at", "finished_at", "eta", "created_at"),
+    *("waiting_code", "waiting_reason", "waiting_until"),
     *OPTION_NAMES,
 }
 
@@ -271,6 +273,28 @@ def test_a_gateway_pause_says_why_and_what_to_do(app, api, started, code, reason
     assert shown["pause_reason"].startswith(reason)
     assert shown["pause_reason"].endswith("then press Resume.")
     assert shown["pause_detail"] == "raw words"
+
+
+def test_a_campaign_waiting_for_its_numbers_says_why_and_until_when(app, api, started):
+    assert api.get(f"/api/v1/campaigns/{started}").json["waiting_code"] is None
+    midnight = datetime(2030, 1, 1, 21, 0, tzinfo=UTC)
+    with app.app_context():
+        set_campaign_status(
+            started, "running", waiting_reason=WAIT_DAILY_LIMIT, waiting_until=midnight
+        )
+    shown = api.get(f"/api/v1/campaigns/{started}", headers=EN).json
+    assert (shown["waiting_code"], shown["waiting_until"]) == (
+        "numbers_daily_limit",
+        "2030-01-01T21:00:00+00:00",
+    )
+    assert shown["waiting_reason"].startswith("Waiting until ")
+    assert shown["waiting_reason"].endswith("have reached their daily limit.")
+
+    with app.app_context():
+        set_campaign_status(started, "running", waiting_reason=WAIT_PAUSED, waiting_until=None)
+    shown = api.get(f"/api/v1/campaigns/{started}", headers=EN).json
+    assert (shown["waiting_code"], shown["waiting_until"]) == ("numbers_paused", None)
+    assert shown["waiting_reason"] == ("Waiting: every WhatsApp number of this campaign is paused.")
 
 
 def test_retry_over_the_api(app, api, started):

@@ -18,7 +18,7 @@ from tests import factories
 from tests.factories import make_list, set_campaign_status
 from webapp.extensions import db
 from webapp.models import Campaign, Recipient
-from webapp.sending.gateway import Outcome, SendResult
+from webapp.sending.gateway import Outcome, SendResult, Turn, leaving
 from webapp.sending.sandbox import (
     SandboxGateway,
     SandboxServer,
@@ -86,9 +86,12 @@ class ScriptedGateway:
     calls: list[Call] = field(default_factory=list)
     closed: bool = False
 
-    def send_message(self, phone: str, message: str, app: int | None = None) -> SendResult:
-        at = self.clock.monotonic() if self.clock else 0.0
-        self.calls.append(Call(phone, message, app, at))
+    def send_message(
+        self, phone: str, message: str, app: int | None = None, *, turn: Turn | None = None
+    ) -> SendResult:
+        with leaving(turn):
+            at = self.clock.monotonic() if self.clock else 0.0
+            self.calls.append(Call(phone, message, app, at))
         return self.answer(phone, sum(c.phone == phone for c in self.calls))
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import utcnow
-from webapp.numbers import WAIT_DAILY_LIMIT, update_number
+from webapp.numbers import WAIT_DAILY_LIMIT, WAIT_PAUSED, update_number
 
 from .conftest import TOKEN, phones, wait_for
 
@@ -53,17 +53,24 @@ def send_in_process(app, server, tmp_path):
 def test_two_processes_keep_one_numbers_pace_and_daily_limit(
     app, server, make_campaign, read, send_in_process
 ):
-    rate, limit = 120, 12
-    with app.app_context():
-        update_number(
-            db.session.connection(), "31", {"rate_per_minute": rate, "daily_limit": limit}, utcnow()
-        )
-        db.session.commit()
-    campaigns = [make_campaign(phones(10, start=100 * n), app=31) for n in range(2)]
+    # A ceiling whose interval (1 s) dwarfs a loaded machine's scheduling jitter: nothing
+    # holds a process's late call back from the next slot, another process's.
+    rate, limit = 60, 12
+
+    def set_number(**values) -> None:
+        with app.app_context():
+            update_number(db.session.connection(), "31", values, utcnow())
+            db.session.commit()
+
+    # The number rests until both processes are up, however long each takes to start.
+    set_number(rate_per_minute=rate, daily_limit=limit, paused=True)
+    campaigns = [make_campaign(phones(limit, start=100 * n), app=31) for n in range(2)]
     for campaign_id in campaigns:
         send_in_process(campaign_id)
+    wait_for(lambda: all(read(c)[0].waiting_reason == WAIT_PAUSED for c in campaigns), 60)
+    set_number(paused=False)
 
-    wait_for(lambda: all(read(c)[0].waiting_reason for c in campaigns), timeout=60)
+    wait_for(lambda: all(read(c)[0].waiting_reason == WAIT_DAILY_LIMIT for c in campaigns), 60)
     time.sleep(1.0)  # nothing more comes
 
     messages = server.state.messages()
@@ -71,8 +78,7 @@ def test_two_processes_keep_one_numbers_pace_and_daily_limit(
     assert {m.app for m in messages} == {31}
     # Both campaigns took turns: the number's pace, not each campaign's, held them back.
     sent = [read(c)[0].count_sent for c in campaigns]
-    assert sum(sent) == limit and min(sent) >= 1
+    assert sum(sent) == limit and min(sent) >= limit // 4
     times = sorted(m.time.timestamp() for m in messages)
     smallest = min(b - a for a, b in itertools.pairwise(times))
     assert smallest >= 0.95 * 60 / rate
-    assert {read(c)[0].waiting_reason for c in campaigns} == {WAIT_DAILY_LIMIT}

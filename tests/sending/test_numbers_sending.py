@@ -1,6 +1,8 @@
 """WhatsApp numbers in the sender: warm-up, rotation by room, paused numbers, waiting."""
 
 import itertools
+import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -10,6 +12,8 @@ import pytest
 from webapp.extensions import db
 from webapp.numbers import WAIT_DAILY_LIMIT, WAIT_PAUSED, list_numbers, update_number
 from webapp.sending.gateway import Outcome, SendResult
+from webapp.sending.sandbox import SandboxGateway
+from webapp.sending.sender import SystemClock
 
 from .conftest import FAST, ScriptedGateway, phones, wait_for
 
@@ -155,6 +159,23 @@ def test_a_number_refused_the_same_way_again_and_again_is_paused_with_the_reason
     assert (number["paused"], number["pause_reason"]) == (True, "Application not found")
 
 
+def test_a_campaigns_only_number_refused_again_and_again_is_paused_with_the_campaign(
+    app, make_campaign, make_sender, clock, read
+):
+    not_linked = SendResult(Outcome.RECIPIENT_ERROR, error="Application not found", http_status=400)
+    campaign_id = make_campaign(phones(20), app=5)
+    gateway = ScriptedGateway(clock, answer=lambda phone, n: not_linked)
+
+    make_sender(gateway, config=PATIENT).run_campaign(campaign_id)
+
+    assert len(gateway.calls) == FAST.same_error_calls
+    campaign, _ = read(campaign_id)
+    assert (campaign.status, campaign.pause_code) == ("paused", "gateway_error")
+    with app.app_context():
+        (number,) = [n for n in list_numbers(db.session.connection(), clock.now()) if n["app"] == 5]
+    assert (number["paused"], number["pause_reason"]) == (True, "Application not found")
+
+
 def test_a_campaign_without_a_pace_keeps_a_fast_number_busy(
     make_campaign, make_sender, clock, set_number
 ):
@@ -171,3 +192,36 @@ def test_a_campaign_without_a_pace_keeps_a_fast_number_busy(
     assert len(starts) == 40
     assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05 - 1e-6
     assert starts[-1] - starts[0] <= 39 * 0.05 + PATIENT.claim_lead_s
+
+
+def test_calls_from_one_number_keep_their_distance_as_they_leave(
+    make_campaign, make_sender, sandbox, set_number, read
+):
+    # A worker held up between its slot and its call (a busy CPU) must not bring its call
+    # close to the next one, another campaign's: the number's gate times calls as they leave.
+    set_number("7", rate_per_minute=600)
+    campaigns = [make_campaign(phones(8, start=100 * n), app=7) for n in range(2)]
+    inner = SandboxGateway(sandbox)
+    calls = itertools.count()
+
+    class Dawdling:
+        def send_message(self, phone, message, app=None, *, turn=None):
+            if next(calls) % 3 == 0:
+                time.sleep(0.07)
+            return inner.send_message(phone, message, app, turn=turn)
+
+        def close(self):
+            pass
+
+    sender = make_sender(Dawdling(), clock=SystemClock())
+    thread = threading.Thread(target=sender.run)
+    thread.start()
+    try:
+        wait_for(lambda: all(read(c)[0].status == "completed" for c in campaigns), timeout=30)
+    finally:
+        sender.stop()
+        thread.join()
+
+    times = sorted(m.time.timestamp() for m in sandbox.messages())
+    assert len(times) == 16
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.95 * 0.1

@@ -1,6 +1,8 @@
 import json
 import logging
 import random
+import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -193,6 +195,40 @@ def test_concurrent_calls_overlap_their_latency(server, client):
     elapsed = time.monotonic() - started
     assert [r.outcome for r in results] == [Outcome.SENT] * 8
     assert 0.3 <= elapsed < 1.2  # one after the other would take 2.4 s
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's receive times are Linux's")
+def test_messages_are_timed_by_their_arrival_not_by_when_they_are_handled():
+    server = make_sandbox_server("127.0.0.1", 0, token=TOKEN)
+    path = f"/whatsapp/send_messages/{TOKEN}?phone={PHONE}&message=hi"
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        sent = datetime.now(UTC)
+        time.sleep(0.3)  # a busy server: it takes the call only now
+        thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+        thread.start()
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+    server.shutdown()
+    thread.join(5)
+    (message,) = server.state.messages()
+    assert abs((message.time - sent).total_seconds()) < 0.05
+
+
+def test_a_call_leaves_in_its_turn(server, client):
+    events = []
+
+    class Turn:
+        def wait(self):
+            time.sleep(0.2)
+            events.append(("waited", datetime.now(UTC)))
+
+        def left(self):
+            events.append(("left", datetime.now(UTC)))
+
+    assert client.send_message(PHONE, "hi", turn=Turn()).outcome is Outcome.SENT
+    assert [name for name, _ in events] == ["waited", "left"]
+    (message,) = server.state.messages()
+    assert events[0][1] <= message.time <= events[1][1]
 
 
 def test_messages_can_be_reset(server, client):

@@ -451,9 +451,9 @@ def test_many_in_flight_still_send_each_once(make_campaign, make_sender, read, w
     gateway = ScriptedGateway()
     unsafe_send = gateway.send_message
 
-    def send_message(phone, message, app=None):
+    def send_message(phone, message, app=None, *, turn=None):
         with lock:
-            return unsafe_send(phone, message, app)
+            return unsafe_send(phone, message, app, turn=turn)
 
     gateway.send_message = send_message
     make_sender(gateway, config=replace(FAST, max_in_flight=workers, max_batch=40)).run_campaign(

@@ -8,7 +8,8 @@ import pytest
 
 from tests.factories import make_campaign, make_list, mark_recipients, set_campaign_status
 from webapp.extensions import db
-from webapp.models import Campaign, Recipient
+from webapp.models import Campaign, Recipient, utcnow
+from webapp.numbers import update_number
 
 PHONES = ["79243555100", "79243555101", "79243555102"]
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -101,6 +102,17 @@ def test_estimate_counts_the_random_pauses_to_the_second(admin_client, app):
     paused = estimate("0", "1")
     assert "≈ 1 мин 25 с на 137 сообщений" in paused
     assert "по одному каждые 0,6 с, случайные паузы учтены" in paused
+
+
+def test_estimate_says_the_pace_its_number_allows(admin_client, draft, app):
+    with app.app_context():
+        update_number(db.session.connection(), "default", {"rate_per_minute": 30}, utcnow())
+        db.session.commit()
+    fragment = admin_client.post(
+        f"/campaigns/{draft}/estimate",
+        data={"rate_per_minute": "120", "window_start": "", "window_end": ""},
+    ).get_data(as_text=True)
+    assert "на 3 сообщения (по одному каждые 2 с)" in fragment
 
 
 def test_test_send_goes_to_my_number_through_the_sandbox(admin_client, draft, app):

@@ -11,7 +11,7 @@ from contextlib import closing
 from datetime import datetime
 
 from flask import current_app, g, request
-from flask_babel import get_timezone
+from flask_babel import format_datetime, get_timezone
 from flask_babel import gettext as _
 
 from ..account_settings import sending_defaults
@@ -20,6 +20,7 @@ from ..campaigns import service
 from ..campaigns.options import OPTION_NAMES
 from ..extensions import db
 from ..models import Campaign
+from ..numbers import WAIT_REASONS, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, ResultRow, results_page, results_total
 from ..sending.factory import build_gateway
@@ -42,6 +43,7 @@ def campaign_json(campaign: Campaign) -> dict:
     """The API's shape of a campaign; the sending options sit at the top level."""
     options = json.loads(campaign.options_json)
     reason = service.PAUSE_REASONS.get(campaign.pause_code or "")
+    waiting = waiting_code(campaign)
     return {
         "id": campaign.id,
         "name": campaign.name,
@@ -55,6 +57,14 @@ def campaign_json(campaign: Campaign) -> dict:
         if reason
         else campaign.pause_detail,
         "pause_detail": campaign.pause_detail,
+        "waiting_code": waiting,
+        "waiting_reason": _(
+            WAIT_REASONS[waiting],
+            until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
+        )
+        if waiting
+        else None,
+        "waiting_until": _iso(campaign.waiting_until) if waiting else None,
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
         "eta": _iso(service.campaign_eta(campaign)),

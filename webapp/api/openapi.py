@@ -11,7 +11,7 @@ from typing import Any
 
 from ..audit import ACTIONS, TARGETS
 from ..campaigns import service
-from ..numbers import FIELDS
+from ..numbers import FIELDS, WAIT_REASONS
 from ..results import export
 from ..results.queries import RESULT_STATUSES
 from .campaigns import EXPORT_FORMATS, PREVIEW_MAX
@@ -214,9 +214,23 @@ SCHEMAS.update(
                         },
                         "pause_reason": {"type": "string", "nullable": True},
                         "pause_detail": {"type": "string", "nullable": True},
+                        "waiting_code": {
+                            "type": "string",
+                            "nullable": True,
+                            "enum": [*WAIT_REASONS, None],
+                            "description": "Why a running campaign waits for its WhatsApp "
+                            "numbers (all paused, or at their daily limit); null when it does not.",
+                        },
+                        "waiting_reason": {"type": "string", "nullable": True},
                         **{
                             key: {"type": "string", "format": "date-time", "nullable": True}
-                            for key in ("started_at", "finished_at", "eta", "created_at")
+                            for key in (
+                                "waiting_until",
+                                "started_at",
+                                "finished_at",
+                                "eta",
+                                "created_at",
+                            )
                         },
                     },
                 },

@@ -52,6 +52,15 @@ class NumberCapacity:
     timezone: str = DEFAULT_TIMEZONE
 
 
+def effective_gap_s(options: SendingOptions, numbers: Sequence[NumberCapacity] = ()) -> float:
+    """The mean seconds between two sends: the campaign's own pace, or its numbers' shares of
+    their ceilings together when those are slower (the stricter wins)."""
+    gap_s = expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
+    if numbers and all(n.rate_per_minute for n in numbers):
+        gap_s = max(gap_s, 60 / sum(n.rate_per_minute or 0 for n in numbers))
+    return gap_s
+
+
 def estimate_finish(
     options: SendingOptions,
     pending: int,
@@ -60,9 +69,7 @@ def estimate_finish(
 ) -> datetime | None:
     """When the last of ``pending`` messages is likely sent; None beyond ``HORIZON``."""
     start = max(now, options.start_at) if options.start_at else now
-    gap_s = expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
-    if numbers and all(n.rate_per_minute for n in numbers):
-        gap_s = max(gap_s, 60 / sum(n.rate_per_minute or 0 for n in numbers))
+    gap_s = effective_gap_s(options, numbers)
     if start - now > HORIZON or gap_s > HORIZON.total_seconds():
         return None
     if pending <= 0:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -58,9 +59,38 @@ class SendResult:
         return self.outcome is Outcome.SENT
 
 
+class Turn(Protocol):
+    """A paced WhatsApp number's turn for one call: its calls keep their distance as they
+    leave, not as their senders mean them to (a busy CPU may hold a call between the two)."""
+
+    def wait(self) -> None:
+        """Called right before the request leaves; returns when the number may send."""
+        ...
+
+    def left(self) -> None:
+        """Called once the request has left (or cannot): the next call is timed from now."""
+        ...
+
+
+@contextmanager
+def leaving(turn: Turn | None) -> Iterator[None]:
+    """The ``turn`` around a request that leaves at once (an in-process gateway, a fake)."""
+    if turn is None:
+        yield
+        return
+    turn.wait()
+    try:
+        yield
+    finally:
+        turn.left()
+
+
 class Gateway(Protocol):
-    def send_message(self, phone: str, message: str, app: int | None = None) -> SendResult:
-        """Send ``message`` to ``phone`` (digits only) from linked account ``app``."""
+    def send_message(
+        self, phone: str, message: str, app: int | None = None, *, turn: Turn | None = None
+    ) -> SendResult:
+        """Send ``message`` to ``phone`` (digits only) from linked account ``app``, the
+        request leaving in the number's ``turn`` if given."""
         ...
 
     def close(self) -> None:

@@ -9,11 +9,14 @@ sandbox-gateway``) for end-to-end runs of the real client.
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
 import json
 import random
 import re
 import socket
+import struct
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -31,7 +34,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .gateway import SendResult, redact_gateway_urls
+from .gateway import SendResult, Turn, leaving, redact_gateway_urls
 from .telefon_ip import READ_TIMEOUT_S, interpret_response, result_for_exception, send_fields
 
 DEFAULT_TOKEN = "sandbox"
@@ -60,6 +63,8 @@ UNAVAILABLE_PAGE = (
 )
 GARBAGE_PAGE = b"<!DOCTYPE html><html><body><h1>Technical works</h1></body></html>"
 JSON_TYPE = "application/json; charset=utf-8"
+ARRIVED = "sandbox.arrived"
+"""The WSGI environ key of when a request reached the machine, if the system tells."""
 
 
 class Fault(StrEnum):
@@ -218,8 +223,11 @@ class SandboxState:
             self._sent_total = 0
             self._attempts.clear()
 
-    def answer(self, token: str, params: Mapping[str, str]) -> Answer:
-        """Handle one ``send_messages`` call as the gateway would."""
+    def answer(
+        self, token: str, params: Mapping[str, str], arrived: datetime | None = None
+    ) -> Answer:
+        """Handle one ``send_messages`` call as the gateway would; ``arrived``: when it came
+        (now if not given), the time of the message sent."""
         with self._lock:
             config = self._config
             phone = params.get("phone", "")
@@ -230,7 +238,7 @@ class SandboxState:
                 delay_s += config.slow_s
             if fault is Fault.DROP:
                 return Answer(delay_s=delay_s, drop=True)
-            status, payload, headers = self._reply(token, params, fault, config)
+            status, payload, headers = self._reply(token, params, fault, config, arrived)
         if isinstance(payload, bytes):
             return Answer(status, payload, {"Content-Type": "text/html", **headers}, delay_s)
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -245,7 +253,12 @@ class SandboxState:
         return None
 
     def _reply(
-        self, token: str, params: Mapping[str, str], fault: Fault | None, config: SandboxConfig
+        self,
+        token: str,
+        params: Mapping[str, str],
+        fault: Fault | None,
+        config: SandboxConfig,
+        arrived: datetime | None,
     ) -> tuple[int, bytes | dict, dict[str, str]]:
         # Network-level faults come before the gateway looks at the call; then the account,
         # then the call itself, as a real service checks them.
@@ -279,7 +292,7 @@ class SandboxState:
             message=message,
             app=None if app is None else int(app),
             id=f"3EB0{self._rng.getrandbits(72):018X}",
-            time=self._clock(),
+            time=arrived or self._clock(),
         )
         self._outbox.append(sent)
         self._sent_total += 1
@@ -312,8 +325,11 @@ class SandboxGateway:
         self.timeout_s = timeout_s
         self._sleep = sleep
 
-    def send_message(self, phone: str, message: str, app: int | None = None) -> SendResult:
-        answer = self.state.answer(self.state.token, send_fields(phone, message, app))
+    def send_message(
+        self, phone: str, message: str, app: int | None = None, *, turn: Turn | None = None
+    ) -> SendResult:
+        with leaving(turn):
+            answer = self.state.answer(self.state.token, send_fields(phone, message, app))
         if answer.delay_s > self.timeout_s:
             self._sleep(self.timeout_s)
             return result_for_exception(httpx.ReadTimeout("sandbox: no answer in time"))
@@ -346,7 +362,7 @@ def sandbox_wsgi_app(state: SandboxState) -> Callable:
         if action != "send_messages":
             return _json(_refusal(UNKNOWN_ACTION), 404)
         # For GET only the query string counts; a POST may use its form, its query or both.
-        answer = state.answer(token, request.values.to_dict())
+        answer = state.answer(token, request.values.to_dict(), request.environ.get(ARRIVED))
         time.sleep(answer.delay_s)
         if answer.drop:
             request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
@@ -403,8 +419,56 @@ def is_loopback(host: str | None) -> bool:
     return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
+# Linux's SO_TIMESTAMPNS (Python does not name it): the kernel notes when bytes came in.
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@ll")
+
+
+class _StampedReader(io.RawIOBase):
+    """A connection's reader that keeps when the kernel received the last bytes read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.received: datetime | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size, ancillary, _, _ = self._sock.recvmsg_into([buffer], socket.CMSG_SPACE(_TIMESPEC.size))
+        self.received = None
+        for level, kind, data in ancillary:
+            if (level, kind) == (socket.SOL_SOCKET, _SO_TIMESTAMPNS):
+                seconds, nanoseconds = _TIMESPEC.unpack(data)
+                self.received = datetime.fromtimestamp(seconds + nanoseconds / 1e9, UTC)
+        return size
+
+
+def stamps_arrivals(server: BaseWSGIServer) -> bool:
+    """Whether the kernel notes when the server's requests come (Linux, plain HTTP)."""
+    return sys.platform == "linux" and server.ssl_context is None
+
+
 class _RedactingRequestHandler(WSGIRequestHandler):
-    """werkzeug's request handler, logging request lines with gateway tokens masked."""
+    """werkzeug's request handler, logging request lines with gateway tokens masked, and
+    timing each call by when it reached the machine: a handler thread woken late (a busy CPU)
+    must not move a call's time, as the gaps between calls are measured at the sandbox."""
+
+    _stamped: _StampedReader | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        # The listening socket asked for the times (``stamp_arrivals``): its connections have
+        # them from their first bytes, which may come before this thread runs.
+        if stamps_arrivals(self.server):
+            self._stamped = _StampedReader(self.connection)
+            self.rfile = io.BufferedReader(self._stamped)
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        # A call's request comes in one piece: the last bytes read are its first ones.
+        environ[ARRIVED] = self._stamped and self._stamped.received
+        return environ
 
     def log(self, type: str, message: str, *args: Any) -> None:
         super().log(type, "%s", redact_gateway_urls(message % args if args else message))
@@ -442,12 +506,18 @@ def make_sandbox_server(
     token: str = DEFAULT_TOKEN,
     config: SandboxConfig | None = None,
     rng: random.Random | None = None,
+    outbox_size: int = 1000,
 ) -> SandboxServer:
-    """Bind a threaded sandbox server (``port=0`` picks a free port); it serves once started."""
-    state = SandboxState(token, config, rng=rng)
+    """Bind a threaded sandbox server (``port=0`` picks a free port); it serves once started.
+
+    It keeps the last ``outbox_size`` messages: a run measured at the sandbox needs them all.
+    """
+    state = SandboxState(token, config, rng=rng, outbox_size=outbox_size)
     server = make_server(
         host, port, sandbox_wsgi_app(state), threaded=True, request_handler=_RedactingRequestHandler
     )
+    if stamps_arrivals(server):
+        server.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     return SandboxServer(server, state)
 
 

@@ -51,6 +51,10 @@ T = TypeVar("T")
 # The last stretch before a call is kept free of database work (writes, heartbeats), so the
 # call leaves on time.
 QUIET_S = 0.03
+# A paced call that comes after its slot (the one before it left late) may follow that one
+# this much of an interval sooner, to make up for it: delays do not add up, calls keep their
+# slots' pace, and none comes closer than 0.97 of the interval.
+CATCH_UP = 0.03
 
 GATEWAY_FAILED = N_("Sending failed unexpectedly; the message may have been sent")
 NOT_RENDERED = N_("The message could not be made from the template; nothing was sent")
@@ -304,12 +308,14 @@ class Sender:
         self._runs: dict[int, tuple[CampaignRun, threading.Thread | None]] = {}
         self._cooldown: dict[int, float] = {}
         self._run_numbers = itertools.count(1)
-        self._number_gates: dict[App, _NumberGate] = {}
+        self._number_gates: dict[App, _Gate] = {}
 
-    def number_gate(self, app: App) -> _NumberGate:
+    def number_gate(self, app: App) -> _Gate:
         """The gate this process's calls from number ``app`` pass, whichever campaign's."""
         with self._lock:
-            return self._number_gates.setdefault(app, _NumberGate())
+            if app not in self._number_gates:
+                self._number_gates[app] = _Gate(self.clock)
+            return self._number_gates[app]
 
     def run(self) -> None:
         """Look for campaigns every ``poll_s`` and send them, until ``stop()``."""
@@ -440,25 +446,57 @@ class _Health:
         self.same_error, self.same_errors = None, 0
 
 
-class _NumberGate:
-    """Keeps one process's calls from a paced number at least its interval apart.
+class _Gate:
+    """Keeps calls that pass it at least an interval apart as they leave, as the gateway
+    reports (see ``gateway.Turn``): a campaign's own pace, or a paced number's in this process,
+    whichever campaign calls from it.
 
-    The slots come evenly spaced from the database, but a worker that wakes late (a busy CPU)
-    would bring its call close to the next one, maybe another campaign's; that one then waits.
-    Only up to an interval after the last call: waiting for the slots' distance instead would
-    add up, as calls of two campaigns may come out of their slots' order.
+    The slots come evenly spaced, but a worker that wakes late (a busy CPU) would bring its
+    call close to the next one, maybe another campaign's; so the gate is held from the wait
+    right before a request leaves until it has, and the next call is timed from then. Waiting
+    for the slots' distance instead would add up, as calls of two campaigns may come out of
+    their slots' order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
-        self._last_start = -math.inf
+        self._never = threading.Event()
+        self._left = -math.inf
 
-    def enter(self, interval_s: float, clock: Clock, never: threading.Event) -> None:
-        with self._lock:
-            delay = self._last_start + interval_s - clock.monotonic()
-            if delay > 0:
-                clock.wait(never, delay)
-            self._last_start = clock.monotonic()
+    def enter(self, interval_s: float) -> None:
+        """Take the gate and wait until a call may leave."""
+        self._lock.acquire()
+        delay = self._left + (1 - CATCH_UP) * interval_s - self._clock.monotonic()
+        if delay > 0:
+            self._clock.wait(self._never, delay)
+
+    def leave(self, left: float) -> None:
+        """A call left at ``left`` (monotonic): the next one is timed from it."""
+        self._left = left
+        self._lock.release()
+
+
+class _Turn:
+    """One call's turn at the gates it passes, each with its interval, taken in order."""
+
+    def __init__(self, clock: Clock, gates: Sequence[tuple[_Gate, float]]) -> None:
+        self._clock = clock
+        self._gates = gates
+        self._holding = False
+
+    def wait(self) -> None:
+        if not self._holding:
+            self._holding = True
+            for gate, interval_s in self._gates:
+                gate.enter(interval_s)
+
+    def left(self) -> None:
+        if self._holding:
+            self._holding = False
+            now = self._clock.monotonic()
+            for gate, _ in reversed(self._gates):
+                gate.leave(now)
 
 
 @dataclass
@@ -500,9 +538,7 @@ class CampaignRun:
         self._cond = threading.Condition()
         self._calls: SimpleQueue[tuple[Claimed, App] | None] = SimpleQueue()
         self._in_flight = 0
-        self._gate = threading.Lock()
-        self._never = threading.Event()
-        self._last_start = -math.inf
+        self._gate = _Gate(self.clock)
         self._buffer = _Buffer()
         self._health = _Health(last_answer=self.clock.monotonic())
         self._hold_until = -math.inf
@@ -748,10 +784,12 @@ class CampaignRun:
         text = None
         try:
             text = self._render(recipient)
-            self._space_out()
-            if recipient.interval_s:
-                self._number_gate(app).enter(recipient.interval_s, self.clock, self._never)
-            result = self.gateway.send_message(recipient.phone, text, app)
+            turn = self._turn(recipient, app)
+            try:
+                result = self.gateway.send_message(recipient.phone, text, app, turn=turn)
+            finally:
+                if turn:
+                    turn.left()  # if the gateway did not (it failed before the call left)
         except Exception:
             logger.exception(
                 "campaign %s: sending to recipient %s failed", self.plan.id, recipient.id
@@ -772,14 +810,12 @@ class CampaignRun:
             self.template, plan.id, plan.contact_list, recipient.phone, recipient.fields_json
         ).text
 
-    def _space_out(self) -> None:
-        with self._gate:
-            # Slots are evenly spaced, but a worker that wakes late (a busy CPU) must not start
-            # its call right before the next one: calls start at least an interval apart.
-            delay = self._last_start + self.pacer.interval_s - self.clock.monotonic()
-            if delay > 0:
-                self.clock.wait(self._never, delay)
-            self._last_start = self.clock.monotonic()
+    def _turn(self, recipient: Claimed, app: App) -> _Turn | None:
+        """The call's turn at its campaign's pace and its number's; None when neither is paced."""
+        gates = [(self._gate, self.pacer.interval_s)] if self.pacer.interval_s else []
+        if recipient.interval_s:
+            gates.append((self._number_gate(app), recipient.interval_s))
+        return _Turn(self.clock, gates) if gates else None
 
     def _settle(self, recipient: Claimed, app: App, text: str | None, result: SendResult) -> None:
         try:
@@ -862,13 +898,13 @@ class CampaignRun:
             outcome is Outcome.AMBIGUOUS and result.http_status is None
         ):
             return None  # no answer at all (a timeout): the outage detector's business
-        if len(self.apps) > 1:
-            self._number_health(result, app, phone)
+        self._number_health(result, app, phone)
         return self._same_error(result, phone)
 
     def _number_health(self, result: SendResult, app: App, phone: str) -> None:
-        """Rest a number whose calls keep being refused the same way for no recipient's sake
-        while the campaign's other numbers may still work (call under the lock)."""
+        """Rest a number whose calls keep being refused the same way for no recipient's sake:
+        the campaign's other numbers go on, and other campaigns do not try it (call under the
+        lock)."""
         error = result.error if result.outcome is not Outcome.SENT else None
         if error is None or names_recipient(error, phone):
             self._number_errors.pop(app, None)

@@ -309,7 +309,11 @@ class SqlStore:
             )
             until = taken.until
             if taken.waiting is None and until is not None:
-                until -= timedelta(seconds=lead_s)  # busy numbers: claim again ahead of the slot
+                # Busy numbers: claim again as soon as their slot comes within reach, as early
+                # as the campaigns (or processes) that keep them busy do, or they take it each
+                # time and this one never gets a turn.
+                reach = horizon_s if math.isfinite(horizon_s) else lead_s
+                until -= timedelta(seconds=reach)
             _wait(conn, campaign_id, taken.waiting, until)
             chosen = dict(zip(ids, taken.slots, strict=False))
             if not chosen:

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from .gateway import (
     Outcome,
     RedactingFilter,
     SendResult,
+    Turn,
     redact_gateway_urls,
 )
 
@@ -128,14 +130,17 @@ class TelefonIpClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def send_message(self, phone: str, message: str, app: int | None = None) -> SendResult:
+    def send_message(
+        self, phone: str, message: str, app: int | None = None, *, turn: Turn | None = None
+    ) -> SendResult:
         params = send_fields(phone, message, app)
         get_url = httpx.URL(self._url, params=params)
+        extensions = {"trace": _trace_turn(turn)} if turn else {}
         try:
             if len(str(get_url).encode()) > MAX_GET_URL_BYTES:
-                response = self._http.post(self._url, data=params)
+                response = self._http.post(self._url, data=params, extensions=extensions)
             else:
-                response = self._http.get(get_url)
+                response = self._http.get(get_url, extensions=extensions)
         except httpx.HTTPError as exc:
             result = result_for_exception(exc)
             logger.warning(
@@ -151,6 +156,19 @@ class TelefonIpClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _trace_turn(turn: Turn) -> Callable[[str, dict], None]:
+    """An httpcore trace hook taking the number's turn right before the request line goes out
+    (the connection is ready by then) and letting it go once the headers are out."""
+
+    def trace(event: str, info: dict) -> None:
+        if event.endswith(".send_request_headers.started"):
+            turn.wait()
+        elif event.endswith(".send_request_headers.complete"):
+            turn.left()
+
+    return trace
 
 
 def send_fields(phone: str, message: str, app: int | None = None) -> dict[str, str]:

@@ -25,16 +25,16 @@ from werkzeug.exceptions import NotFound
 from ..account_settings import TEST_SENT, sending_defaults, set_setting
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
-from ..campaigns.eta import estimate_finish, expected_gap_s
+from ..campaigns.eta import effective_gap_s, estimate_finish
 from ..campaigns.options import OptionsError, parse_options
 from ..campaigns.rendering import parse_template
-from ..campaigns.statuses import CampaignStatus, RecipientStatus, can
+from ..campaigns.statuses import RecipientStatus, can
 from ..contacts.browse import list_columns
 from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
 from ..models import Campaign, ContactList, SavedMessage, User, utcnow
-from ..numbers import WAIT_REASONS, capacities, linked_apps
+from ..numbers import WAIT_REASONS, capacities, linked_apps, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
@@ -230,9 +230,7 @@ def estimate_text(options, recipients: int, campaign_id: int | None = None) -> s
         when = _("finishes tomorrow at %(time)s", time=at)
     else:
         when = _("finishes %(date)s at %(time)s", date=format_datetime(finish, "d MMMM"), time=at)
-    gap = format_decimal(
-        round(expected_gap_s(options.rate_per_minute, options.delay_min_s, options.delay_max_s), 1)
-    )
+    gap = format_decimal(round(effective_gap_s(options, numbers), 1))
     if options.delay_max_s or options.delay_min_s:
         pace = _("one every %(gap)s s on average, random pauses included", gap=gap)
     else:
@@ -340,10 +338,10 @@ def progress_context(campaign: Campaign) -> dict:
         if campaign.pause_code
         else None,
         "waiting": _(
-            WAIT_REASONS[campaign.waiting_reason],
+            WAIT_REASONS[waiting],
             until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
         )
-        if campaign.status == CampaignStatus.RUNNING and campaign.waiting_reason in WAIT_REASONS
+        if (waiting := waiting_code(campaign))
         else None,
     }
 
