@@ -5,6 +5,7 @@ import pytest
 from tests.campaigns.conftest import PHONES
 from tests.factories import mark_recipients
 from webapp.campaigns import service
+from webapp.contacts.browse import field_columns
 from webapp.results.queries import result_tables, results_page, results_total
 
 SENT_AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -100,9 +101,13 @@ def test_pages_follow_each_other(session, campaign):
     ("status", "search"), [(None, ""), ("pending", ""), ("failed", ""), (None, "Мария")]
 )
 def test_an_export_reads_what_the_pages_show_in_the_same_order(session, campaign, status, search):
-    tables = result_tables(session, campaign.id, status=status, search=search, size=2)
-    exported = [
-        row for table in tables for row in table.select(["id", "phone", "status"]).to_pylist()
-    ]
+    fields = field_columns(campaign.contact_list)
+    tables = result_tables(session, campaign.id, fields, status=status, search=search, size=2)
+    columns = ["id", "phone", "status", *(f"fields.{name}" for name in fields)]
+    exported = [row for table in tables for row in table.select(columns).to_pylist()]
     shown = results_page(session, campaign.id, status=status, search=search, limit=10)
-    assert exported == [{"id": str(r.id), "phone": r.phone, "status": r.status} for r in shown]
+    assert exported == [
+        {"id": str(r.id), "phone": r.phone, "status": r.status}
+        | {f"fields.{name}": r.fields.get(name) for name in fields}
+        for r in shown
+    ]
