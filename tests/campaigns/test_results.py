@@ -1,10 +1,12 @@
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete, select
 
 from tests.campaigns.conftest import PHONES
 from tests.factories import mark_recipients
 from webapp.campaigns import service
+from webapp.models import Contact, Recipient
 from webapp.results.queries import result_tables, results_page, results_total
 
 SENT_AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -105,3 +107,20 @@ def test_an_export_reads_what_the_pages_show_in_the_same_order(session, campaign
     ]
     shown = results_page(session, campaign.id, status=status, search=search, limit=10)
     assert exported == [{"id": str(r.id), "phone": r.phone, "status": r.status} for r in shown]
+
+
+def test_an_export_keeps_every_text_as_stored_and_a_gone_contacts_fields_empty(session, campaign):
+    text = 'кавычки " и \\ обратная черта,\nстрока\tтаб \x07 эмодзи 😀 {"json": [1]}'
+    mark_recipients(campaign.id, [PHONES[3]], "failed", message=text, error=text)
+    first = session.scalars(
+        select(Recipient).filter_by(campaign_id=campaign.id).order_by(Recipient.id)
+    ).first()
+    session.execute(delete(Contact).where(Contact.id == first.contact_id))
+    session.commit()
+
+    (table,) = result_tables(session, campaign.id)
+
+    rows = table.to_pylist()
+    assert (rows[0]["phone"], rows[0]["fields_json"]) == (PHONES[0], "{}")
+    assert (rows[-1]["message"], rows[-1]["error"], rows[-1]["attempts"]) == (text, text, "1")
+    assert rows[0]["sent_at"].startswith("2026-11-27 09:30:00")  # UTC
