@@ -24,7 +24,10 @@ from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateT
 from ..numbers import capacities
 from .eta import estimate_finish
 from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
+from .reminders import REASONS as SCHEDULE_REASONS
+from .reminders import Due
 from .rendering import parse_template, render_for_contact
+from .scheduled import DueTimes, Person, insert_recipients
 from .statuses import (
     ALLOWED_FROM,
     COUNTED,
@@ -43,7 +46,7 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot even be looke
 # What a recipient's ``error`` says when it was skipped by us rather than refused by the gateway.
 OPTED_OUT = N_("Opted out")
 CANCELLED = N_("Cancelled before it was sent")
-SKIP_REASONS = (OPTED_OUT, CANCELLED)
+SKIP_REASONS = (OPTED_OUT, CANCELLED, *SCHEDULE_REASONS)
 
 PAUSE_REASONS = {
     "user": N_("Paused by a user."),
@@ -71,6 +74,7 @@ NAME_INVALID = N_("Give the campaign a name of 1 to %(limit)s characters.")
 TEMPLATE_MISSING = N_("Write the message text.")
 UNSTORABLE_TEXT = N_("The text holds a character that cannot be stored (a NUL or a broken one).")
 EMPTY_LIST = N_("The contact list has no contacts.")
+SCHEDULE_COLUMN_MISSING = N_("The list has no column “%(column)s” for the schedule.")
 PHONE_INVALID = N_("Enter a mobile number with the country code, like 79243555100.")
 RETRY_STATUSES_INVALID = N_('Choose what to retry: "failed", "unknown" or both.')
 EDIT_REFUSED = N_("Only a draft can be edited, and the sending options of a paused campaign.")
@@ -120,6 +124,8 @@ class PreviewItem:
     phone: str
     message: RenderedMessage
     opted_out: bool
+    due: Due | None = None
+    """When a scheduled campaign's reminder would go if started now; None: no schedule."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ def create_campaign(
         name=name,
         list_id=contact_list.id,
         template=template.text,
-        options_json=_options_json(values, defaults),
+        options_json=_options_json(values, defaults, contact_list),
         status=CampaignStatus.DRAFT,
         created_by_id=created_by_id,
     )
@@ -181,6 +187,7 @@ def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, An
     if not can(campaign, "edit"):
         raise CampaignConflict(EDIT_REFUSED)
     values: dict[str, Any] = {}
+    contact_list = campaign.contact_list
     if campaign.status == CampaignStatus.PAUSED:
         for key in ("name", "list_id", "template"):
             # Sending back the campaign as read, with only the options changed, is fine.
@@ -189,16 +196,15 @@ def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, An
     else:
         if "name" in changes:
             values["name"] = _checked_name(changes["name"])
+        if "list_id" in changes:
+            contact_list = _contact_list(session, changes["list_id"])
         if "list_id" in changes or "template" in changes:
-            contact_list = (
-                _contact_list(session, changes["list_id"])
-                if "list_id" in changes
-                else campaign.contact_list
-            )
             template = _parsed_template(changes.get("template", campaign.template), contact_list)
             values.update(list_id=contact_list.id, template=template.text)
     if any(name in changes for name in OPTION_NAMES):
-        values["options_json"] = _options_json(changes, json.loads(campaign.options_json))
+        values["options_json"] = _options_json(
+            changes, json.loads(campaign.options_json), contact_list
+        )
     if values:
         # Conditional on the status seen: a start in between wins, and this edit is refused.
         _transition(session, campaign_id, (campaign.status,), EDIT_REFUSED, **values)
@@ -242,12 +248,17 @@ def start_campaign(session: Session, campaign_id: int, now: datetime | None = No
     if not can(campaign, "start"):
         raise CampaignConflict(START_REFUSED)
     _parsed_template(campaign.template, campaign.contact_list)
+    options = campaign_options(campaign)
+    _check_schedule(options, campaign.contact_list)
     if not session.scalar(select(exists().where(Contact.list_id == campaign.list_id))):
         raise CampaignError(EMPTY_LIST, field="list_id")
     _transition(
         session, campaign_id, ALLOWED_FROM["start"], START_REFUSED, **_starting(campaign, now)
     )
-    _materialize_recipients(session, campaign_id, campaign.list_id)
+    if options.schedule is None:
+        _materialize_recipients(session, campaign_id, campaign.list_id)
+    else:
+        _schedule_recipients(session, campaign_id, campaign.list_id, options, now)
     return get_campaign(session, campaign_id)
 
 
@@ -331,6 +342,7 @@ def retry_campaign(
             else_=Campaign.status,
         ),
         finished_at=None,
+        next_due_at=None,  # a resting reminder campaign wakes up for them
     )
     for status in statuses:
         _move_recipients(
@@ -350,6 +362,7 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
     campaign = get_campaign(session, campaign_id)
     contact_list = campaign.contact_list
     template = _parsed_template(campaign.template, contact_list)
+    dues = DueTimes(campaign_options(campaign), utcnow())
     rows = session.execute(
         select(Contact.phone, Contact.fields_json, OptOut.phone.is_not(None))
         .outerjoin(OptOut, OptOut.phone == Contact.phone)
@@ -360,7 +373,10 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
     )
     items = [
         PreviewItem(
-            phone, render_for_contact(template, campaign.id, contact_list, phone, fields), opted_out
+            phone,
+            render_for_contact(template, campaign.id, contact_list, phone, fields),
+            opted_out,
+            dues.of(json.loads(fields)),
         )
         for phone, fields, opted_out in rows
     ]
@@ -511,6 +527,51 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
     )
 
 
+def _schedule_recipients(
+    session: Session, campaign_id: int, list_id: int, options: SendingOptions, now: datetime
+) -> None:
+    """Recipients each with the due time the schedule gives their row, in one bulk insert."""
+    rows = session.execute(
+        select(Contact.id, Contact.phone, Contact.fields_json, OptOut.phone.is_not(None))
+        .outerjoin(OptOut, OptOut.phone == Contact.phone)
+        .where(Contact.list_id == list_id)
+        .order_by(Contact.id)
+    )
+    made = insert_recipients(
+        session.connection(),
+        campaign_id,
+        (Person(*row) for row in rows),
+        DueTimes(options, now),
+        opted_out_reason=OPTED_OUT,
+    )
+    _add_counts(session, campaign_id, made)
+
+
+def _add_counts(session: Session, campaign_id: int, made: Mapping[str, int]) -> None:
+    """Count new recipients in, relative to the stored counts (the sender may be moving others)."""
+    pending, skipped = made.get(RecipientStatus.PENDING, 0), made.get(RecipientStatus.SKIPPED, 0)
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            count_total=Campaign.count_total + pending + skipped,
+            count_pending=Campaign.count_pending + pending,
+            count_skipped=Campaign.count_skipped + skipped,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _check_schedule(options: SendingOptions, contact_list: ContactList) -> None:
+    """The schedule's columns are the list's."""
+    if options.schedule is None:
+        return
+    columns = json.loads(contact_list.columns_json)
+    for column in options.schedule.columns:
+        if column not in columns:
+            raise CampaignError(SCHEDULE_COLUMN_MISSING, {"column": column}, field="schedule")
+
+
 def _checked_name(name: Any) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not 0 < len(name) <= NAME_MAX_LENGTH:
@@ -563,11 +624,14 @@ def _checked_phone(phone: Any, region: str) -> str:
     raise CampaignError(PHONE_INVALID, field="phone")
 
 
-def _options_json(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+def _options_json(
+    given: Mapping[str, Any], defaults: Mapping[str, Any], contact_list: ContactList
+) -> str:
     try:
         options = parse_options(given, defaults)
     except OptionsError as error:
         raise CampaignError(error.message, error.params, field=error.field) from None
+    _check_schedule(options, contact_list)
     return json.dumps(options.to_dict(), ensure_ascii=False)
 
 
