@@ -6,7 +6,6 @@ database in one bulk insert, so starting a list of 100,000 takes about as long a
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,12 +24,13 @@ from .statuses import RecipientStatus
 
 @dataclass(frozen=True)
 class Person:
-    """One contact about to become a recipient."""
+    """One row about to become a recipient."""
 
-    contact_id: int
     phone: str
-    fields_json: str
+    fields: dict[str, str]
+    """The row's other columns."""
     opted_out: bool
+    contact_id: int | None = None
 
 
 class DueTimes:
@@ -58,27 +58,38 @@ class DueTimes:
         return due
 
 
+def new_people(
+    people: Iterable[Person],
+    dues: DueTimes,
+    existing: Iterable[tuple[str, datetime | None]] = (),
+) -> tuple[list[tuple[Person, Due | None]], int]:
+    """Each person not already among ``existing`` (phone, due time) nor repeated, with their
+    due time; and how many were left out as duplicates."""
+    seen = set(existing)
+    kept, duplicates = [], 0
+    for person in people:
+        due = dues.of(person.fields)
+        key = (person.phone, due and due.at)
+        if key in seen:
+            duplicates += 1
+        else:
+            seen.add(key)
+            kept.append((person, due))
+    return kept, duplicates
+
+
 def insert_recipients(
     conn: Connection,
     campaign_id: int,
-    people: Iterable[Person],
-    dues: DueTimes,
+    people: Sequence[tuple[Person, Due | None]],
     *,
     opted_out_reason: str,
-    existing: Iterable[tuple[str, datetime | None]] = (),
 ) -> Counter[str]:
-    """Insert a recipient per person not already in ``existing`` (phone, due time) and not
-    repeated; return how many became each status, plus ``duplicate``."""
-    seen = set(existing)
+    """Insert a recipient per person with their due time, in one bulk insert; how many became
+    each status. Opted-out people and those without a due time are skipped, saying why."""
     counts: Counter[str] = Counter()
-    contact_ids, phones, statuses, errors, due_ats = [], [], [], [], []
-    for person in people:
-        due = dues.of(json.loads(person.fields_json))
-        at = due and due.at
-        if (person.phone, at) in seen:
-            counts["duplicate"] += 1
-            continue
-        seen.add((person.phone, at))
+    statuses, errors = [], []
+    for person, due in people:
         if person.opted_out:
             status, error = RecipientStatus.SKIPPED, opted_out_reason
         elif due is not None and due.error:
@@ -86,18 +97,17 @@ def insert_recipients(
         else:
             status, error = RecipientStatus.PENDING, None
         counts[status] += 1
-        contact_ids.append(person.contact_id)
-        phones.append(person.phone)
         statuses.append(str(status))
         errors.append(error)
-        due_ats.append(at)
-    if phones:
+    if people:
         columns = {
-            "contact_id": np.array(contact_ids, dtype=np.int64),
-            "phone": pd.Series(phones, dtype="str"),
+            "contact_id": np.array([p.contact_id for p, _ in people], dtype=np.int64),
+            "phone": pd.Series([p.phone for p, _ in people], dtype="str"),
             "status": pd.Series(statuses, dtype="str"),
             "error": pd.Series(errors, dtype="object"),
-            "due_at": pd.Series(_stored(due_ats, conn.dialect.name), dtype="object"),
+            "due_at": pd.Series(
+                _stored([due and due.at for _, due in people], conn.dialect.name), dtype="object"
+            ),
         }
         insert_rows(conn, Recipient.__table__, columns, campaign_id=campaign_id, attempts=0)
     return counts

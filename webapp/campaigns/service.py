@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, delete, exists, func, literal, select, text, update
+import pandas as pd
+from sqlalchemy import Select, case, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, object_session
 
-from ..contacts import InvalidPhoneError, normalize_phone
+from ..contacts import InvalidPhoneError, normalize_phone, normalize_phones
 from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
@@ -27,7 +28,7 @@ from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
 from .reminders import REASONS as SCHEDULE_REASONS
 from .reminders import Due
 from .rendering import parse_template, render_for_contact
-from .scheduled import DueTimes, Person, insert_recipients
+from .scheduled import DueTimes, Person, insert_recipients, new_people
 from .statuses import (
     ALLOWED_FROM,
     COUNTED,
@@ -89,6 +90,12 @@ DELETE_REFUSED = N_("Only a draft can be deleted; a started campaign keeps its r
 COPY_SUFFIX = N_("(copy)")
 RETRY_REFUSED = N_("Recipients can be retried when the campaign has completed or is paused.")
 NOTHING_TO_RETRY = N_("No recipient has the status to retry.")
+ADD_REFUSED = N_("Rows can be added to a started campaign that has not been cancelled.")
+ROWS_INVALID = N_("Send the rows as a list of objects, column name: text.")
+ROWS_TOO_MANY = N_("Add at most %(limit)s rows at once.")
+ROW_INVALID = N_("Row %(row)s is not an object of column name: text.")
+ROW_PHONE_MISSING = N_("No phone number in the column “%(column)s”.")
+MAX_ADDED_ROWS = 100_000
 RETRY_UNKNOWN_UNCONFIRMED = N_(
     "Recipients whose message may have arrived: %(count)s. Some may already have the message "
     "and would get it twice. Confirm to send to them again anyway."
@@ -132,6 +139,20 @@ class PreviewItem:
 class Preview:
     items: list[PreviewItem]
     total: int
+
+
+@dataclass(frozen=True)
+class Added:
+    """What adding rows to a campaign did."""
+
+    added: int
+    """New recipients waiting for their time (``pending``)."""
+    skipped: int
+    """New recipients skipped: opted out, or a visit unreadable or passed."""
+    duplicates: int
+    """Rows whose phone and due time the campaign already had."""
+    rejected: list[tuple[int, str]]
+    """(row number from 1, why) of rows not taken: no valid phone."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +378,78 @@ def retry_campaign(
     return get_campaign(session, campaign_id)
 
 
+def add_recipients(
+    session: Session,
+    campaign_id: int,
+    rows: Any,
+    now: datetime | None = None,
+    region: str = "RU",
+) -> Added:
+    """Add ``rows`` ({column: text}, the list's columns) to a started campaign's list and as
+    its recipients, each scheduled; those it already has by phone and due time are left out.
+
+    A completed campaign runs again for the new ones; a resting one wakes up to look at them.
+    """
+    now = now or utcnow()
+    if not isinstance(rows, list) or not rows:
+        raise CampaignError(ROWS_INVALID, field="rows")
+    if len(rows) > MAX_ADDED_ROWS:
+        raise CampaignError(ROWS_TOO_MANY, {"limit": MAX_ADDED_ROWS}, field="rows")
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping) or not all(
+            isinstance(v, str | int | float | None) for v in row.values()
+        ):
+            raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
+    campaign = get_campaign(session, campaign_id)
+    # The campaign row first, as the sender locks it: adds and rests go one at a time.
+    _transition(
+        session,
+        campaign_id,
+        ALLOWED_FROM["add"],
+        ADD_REFUSED,
+        status=case(
+            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
+            else_=Campaign.status,
+        ),
+        finished_at=None,
+        next_due_at=None,
+    )
+    contact_list = campaign.contact_list
+    columns = [c for c in json.loads(contact_list.columns_json) if c != contact_list.phone_column]
+    raw = pd.Series([_cell(row.get(contact_list.phone_column)) for row in rows], dtype="str")
+    phones, reasons = normalize_phones(raw, region)
+    rejected = [
+        (number, reason if isinstance(reason, str) else ROW_PHONE_MISSING)
+        for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
+        if pd.isna(phone)
+    ]
+    valid = [(row, phone) for row, phone in zip(rows, phones, strict=True) if not pd.isna(phone)]
+    opted_out = set(
+        session.scalars(select(OptOut.phone).where(OptOut.phone.in_({p for _, p in valid})))
+    )
+    existing = session.execute(
+        select(Recipient.phone, Recipient.due_at).where(
+            Recipient.campaign_id == campaign_id, Recipient.phone.in_({p for _, p in valid})
+        )
+    ).all()
+    people = (
+        Person(phone, {c: _cell(row.get(c)) for c in columns}, phone in opted_out)
+        for row, phone in valid
+    )
+    planned, duplicates = new_people(
+        people, DueTimes(campaign_options(campaign), now), map(tuple, existing)
+    )
+    planned = _add_contacts(session, contact_list, planned)
+    made = insert_recipients(session.connection(), campaign_id, planned, opted_out_reason=OPTED_OUT)
+    _add_counts(session, campaign_id, made)
+    return Added(
+        added=made[RecipientStatus.PENDING],
+        skipped=made[RecipientStatus.SKIPPED],
+        duplicates=duplicates,
+        rejected=rejected,
+    )
+
+
 def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> Preview:
     """The messages the list's contacts get, in list order, exactly as the sender renders them."""
     campaign = get_campaign(session, campaign_id)
@@ -537,14 +630,49 @@ def _schedule_recipients(
         .where(Contact.list_id == list_id)
         .order_by(Contact.id)
     )
-    made = insert_recipients(
-        session.connection(),
-        campaign_id,
-        (Person(*row) for row in rows),
-        DueTimes(options, now),
-        opted_out_reason=OPTED_OUT,
+    people = (
+        Person(phone, json.loads(fields), opted_out, contact_id)
+        for contact_id, phone, fields, opted_out in rows
     )
+    planned, _ = new_people(people, DueTimes(options, now))
+    made = insert_recipients(session.connection(), campaign_id, planned, opted_out_reason=OPTED_OUT)
     _add_counts(session, campaign_id, made)
+
+
+def _add_contacts(
+    session: Session, contact_list: ContactList, planned: list[tuple[Person, Due | None]]
+) -> list[tuple[Person, Due | None]]:
+    """Store the people as new rows of the list, after its last; them with their contact ids."""
+    if not planned:
+        return planned
+    last = session.scalar(select(func.max(Contact.row)).where(Contact.list_id == contact_list.id))
+    ids = session.scalars(
+        insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
+        [
+            {
+                "list_id": contact_list.id,
+                "row": (last or 1) + n,
+                "phone": person.phone,
+                "fields_json": json.dumps(person.fields, ensure_ascii=False),
+            }
+            for n, (person, _) in enumerate(planned, start=1)
+        ],
+    ).all()
+    session.execute(
+        update(ContactList)
+        .where(ContactList.id == contact_list.id)
+        .values(contact_count=ContactList.contact_count + len(ids))
+        .execution_options(synchronize_session=False)
+    )
+    return [
+        (replace(person, contact_id=contact_id), due)
+        for (person, due), contact_id in zip(planned, ids, strict=True)
+    ]
+
+
+def _cell(value: str | float | None) -> str:
+    """A row's value as the list keeps cells: text, empty for none."""
+    return "" if value is None else str(value)
 
 
 def _add_counts(session: Session, campaign_id: int, made: Mapping[str, int]) -> None:
