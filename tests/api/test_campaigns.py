@@ -14,7 +14,7 @@ TEMPLATE = "{Привет|Здравствуйте}, {{ Имя }}!"
 EN = {"Accept-Language": "en"}
 CAMPAIGN_KEYS = {
     *("id", "name", "status", "list_id", "template", "counts", "pause_code", "pause_reason"),
-    *("started_at", "finished_at", "eta", "created_at"),
+    *("started_at", "finished_at", "eta", "next_reminder_at", "created_at"),
     *OPTION_NAMES,
 }
 

@@ -173,6 +173,34 @@ SCHEMAS.update(
                 },
                 "start_at": {"type": "string", "format": "date-time", "nullable": True},
                 "daily_limit": {"type": "integer", "minimum": 1, "nullable": True},
+                "schedule": {
+                    "type": "object",
+                    "nullable": True,
+                    "description": (
+                        "Reminders: each recipient's own send time from a date (and time) "
+                        "column, in the send window's time zone; null: everyone at once"
+                    ),
+                    "required": ["column"],
+                    "properties": {
+                        "column": {"type": "string", "example": "Дата визита"},
+                        "time_column": {"type": "string", "nullable": True},
+                        "rule": {"type": "string", "enum": ["before", "at"], "default": "before"},
+                        "days": {"type": "integer", "minimum": 0, "default": 0},
+                        "hours": {"type": "integer", "minimum": 0, "default": 0},
+                        "at": {"type": "string", "nullable": True, "example": "10:00"},
+                        "late": {
+                            "default": "skip",
+                            "oneOf": [
+                                {"type": "string", "enum": ["skip"]},
+                                {
+                                    "type": "object",
+                                    "required": ["grace_hours"],
+                                    "properties": {"grace_hours": {"type": "number"}},
+                                },
+                            ],
+                        },
+                    },
+                },
             },
         },
         "CampaignInput": {
@@ -216,7 +244,13 @@ SCHEMAS.update(
                         "pause_detail": {"type": "string", "nullable": True},
                         **{
                             key: {"type": "string", "format": "date-time", "nullable": True}
-                            for key in ("started_at", "finished_at", "eta", "created_at")
+                            for key in (
+                                "started_at",
+                                "finished_at",
+                                "eta",
+                                "next_reminder_at",
+                                "created_at",
+                            )
                         },
                     },
                 },
@@ -233,6 +267,7 @@ SCHEMAS.update(
                             "phone": {"type": "string"},
                             "message": {"type": "string"},
                             "warnings": {"type": "array", "items": {"type": "string"}},
+                            "due_at": {"type": "string", "format": "date-time", "nullable": True},
                         },
                     },
                 },
@@ -254,6 +289,22 @@ SCHEMAS.update(
                 },
             },
         },
+        "AddedRecipients": {
+            "type": "object",
+            "properties": {
+                "added": {"type": "integer", "description": "New recipients, pending"},
+                "skipped": {"type": "integer", "description": "Opted out, unreadable or passed"},
+                "duplicates": {"type": "integer"},
+                "rejected": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"row": {"type": "integer"}, "error": {"type": "string"}},
+                    },
+                },
+                "campaign": {"$ref": "#/components/schemas/Campaign"},
+            },
+        },
         "Result": {
             "type": "object",
             "properties": {
@@ -264,6 +315,7 @@ SCHEMAS.update(
                 "error": {"type": "string", "nullable": True},
                 "attempts": {"type": "integer"},
                 "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+                "due_at": {"type": "string", "format": "date-time", "nullable": True},
                 "message": {"type": "string", "nullable": True},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
             },
@@ -384,6 +436,52 @@ PATHS.update(
                     confirm={"type": "boolean", "default": False},
                 ),
                 "responses": {"200": _CAMPAIGN_OK, **_errors(400, 404, 409, 415, 422)},
+            }
+        },
+        "/campaigns/{campaign_id}/recipients": {
+            "post": {
+                "summary": "Add rows to a started campaign's list and schedule them",
+                "description": (
+                    'Rows with the list\'s columns, as JSON `{"rows": [{column: text}]}` or '
+                    "a file in any format lists are uploaded in. Rows the campaign has by phone "
+                    "and due time are left out, opted-out phones skipped; a completed campaign "
+                    "runs again. `rejected` numbers rows from 1."
+                ),
+                "parameters": [_ID_PARAMETER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["rows"],
+                                "properties": {
+                                    "rows": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                    }
+                                },
+                            }
+                        },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "sheet": {"type": "string"},
+                                },
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": json_response("What was added", _schema("AddedRecipients")),
+                    **_errors(400, 404, 409, 413, 415, 422),
+                },
             }
         },
         "/campaigns/{campaign_id}/preview": {

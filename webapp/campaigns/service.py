@@ -94,7 +94,6 @@ ADD_REFUSED = N_("Rows can be added to a started campaign that has not been canc
 ROWS_INVALID = N_("Send the rows as a list of objects, column name: text.")
 ROWS_TOO_MANY = N_("Add at most %(limit)s rows at once.")
 ROW_INVALID = N_("Row %(row)s is not an object of column name: text.")
-ROW_PHONE_MISSING = N_("No phone number in the column “%(column)s”.")
 MAX_ADDED_ROWS = 100_000
 RETRY_UNKNOWN_UNCONFIRMED = N_(
     "Recipients whose message may have arrived: %(count)s. Some may already have the message "
@@ -419,7 +418,7 @@ def add_recipients(
     raw = pd.Series([_cell(row.get(contact_list.phone_column)) for row in rows], dtype="str")
     phones, reasons = normalize_phones(raw, region)
     rejected = [
-        (number, reason if isinstance(reason, str) else ROW_PHONE_MISSING)
+        (number, reason)
         for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
         if pd.isna(phone)
     ]
