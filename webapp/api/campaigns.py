@@ -142,6 +142,7 @@ def add_recipients(campaign_id: int):
     added = service.add_recipients(
         db.session, campaign_id, rows, region=current_app.config["PHONE_DEFAULT_REGION"]
     )
+    audit("campaign_rows_added", ("campaign", campaign_id), {"added": added.added})
     db.session.commit()
     return {
         "added": added.added,

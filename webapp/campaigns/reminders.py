@@ -7,9 +7,10 @@ the reminder's due time, in the campaign's time zone (its send window's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -111,6 +112,29 @@ class Schedule:
             return Due(at) if late else Due(None, TIME_PASSED)
         opens = window.next_open(at).astimezone(UTC) if window else at
         return Due(opens, moved=opens != at)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How a campaign's reminders spread over time: the ETA of a scheduled campaign."""
+
+    first: datetime
+    last: datetime
+    most_per_day: int
+
+
+def spread(moments: Iterable[tuple[datetime, int]], timezone: str) -> Spread | None:
+    """The spread of due times given as (moment, how many); None when there are none."""
+    zone = ZoneInfo(timezone)
+    per_day: Counter[date] = Counter()
+    first = last = None
+    for moment, count in moments:
+        per_day[moment.astimezone(zone).date()] += count
+        first = moment if first is None else min(first, moment)
+        last = moment if last is None else max(last, moment)
+    if first is None or last is None:
+        return None
+    return Spread(first, last, max(per_day.values()))
 
 
 def parse_schedule(value: Any) -> Schedule | None:

@@ -9,10 +9,12 @@ check and a write. The lifecycle they follow is in ``webapp.campaigns``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import Select, case, delete, exists, func, insert, literal, select, text, update
@@ -26,7 +28,7 @@ from ..numbers import capacities
 from .eta import estimate_finish
 from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
 from .reminders import REASONS as SCHEDULE_REASONS
-from .reminders import Due
+from .reminders import Due, Spread, spread
 from .rendering import parse_template, render_for_contact
 from .scheduled import DueTimes, Person, insert_recipients, new_people
 from .statuses import (
@@ -475,6 +477,71 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
     return Preview(items, contact_list.contact_count)
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """A reminder campaign's days: sent so far, due today (late ones too), then day by day."""
+
+    sent: int
+    due_today: int
+    upcoming: list[tuple[date, int]]
+
+
+def timeline(session: Session, campaign: Campaign, now: datetime | None = None) -> Timeline:
+    """The campaign's recipients still to send, by day of its time zone."""
+    now = now or utcnow()
+    zone = ZoneInfo(campaign_options(campaign).timezone)
+    today = now.astimezone(zone).date()
+    per_day: Counter[date] = Counter()
+    for due_at, count in _pending_due_times(session, campaign.id):
+        per_day[max(today, due_at.astimezone(zone).date())] += count
+    upcoming = sorted((day, count) for day, count in per_day.items() if day > today)
+    return Timeline(campaign.count_sent, per_day[today], upcoming)
+
+
+def due_spread(
+    session: Session,
+    campaign: Campaign,
+    now: datetime | None = None,
+    options: SendingOptions | None = None,
+) -> Spread | None:
+    """When a reminder campaign's first and last reminders go and the most in a day: of its
+    pending recipients once started, else of its list as if started ``now`` with ``options``
+    (else its own)."""
+    options = options or campaign_options(campaign)
+    if options.schedule is None:
+        return None
+    if not can(campaign, "start"):
+        return spread(_pending_due_times(session, campaign.id), options.timezone)
+    dues = DueTimes(options, now or utcnow())
+    rows = session.execute(
+        select(Contact.fields_json, OptOut.phone.is_not(None))
+        .outerjoin(OptOut, OptOut.phone == Contact.phone)
+        .where(Contact.list_id == campaign.list_id)
+    )
+    counted: Counter[datetime] = Counter()
+    for fields, opted_out in rows:
+        due = dues.of(json.loads(fields))
+        if due is not None and due.at is not None and not opted_out:
+            counted[due.at] += 1
+    return spread(counted.items(), options.timezone)
+
+
+def _pending_due_times(session: Session, campaign_id: int) -> list[tuple[datetime, int]]:
+    """(due time, how many) of the recipients still to send: one walk of the due-time index."""
+    return [
+        (due_at, count)
+        for due_at, count in session.execute(
+            select(Recipient.due_at, func.count())
+            .where(
+                Recipient.campaign_id == campaign_id,
+                Recipient.status.in_((RecipientStatus.PENDING, RecipientStatus.SENDING)),
+                Recipient.due_at.is_not(None),
+            )
+            .group_by(Recipient.due_at)
+        )
+    ]
+
+
 def prepare_test(
     session: Session, campaign_id: int, phone: Any, region: str = "RU"
 ) -> PreparedTest:
@@ -514,6 +581,9 @@ def campaign_eta(campaign: Campaign, now: datetime | None = None) -> datetime | 
         return None
     now = now or utcnow()
     options = campaign_options(campaign)
+    if options.schedule is not None:
+        reminders = due_spread(object_session(campaign), campaign, now)
+        return reminders and max(reminders.last, now)
     numbers = capacities(object_session(campaign).connection(), options.apps, now, campaign.id)
     return estimate_finish(options, campaign.count_pending, now, numbers)
 
