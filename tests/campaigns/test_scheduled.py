@@ -1,6 +1,6 @@
 """Starting a reminder campaign: each recipient's due time, skipped ones with why, the counts."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -80,3 +80,21 @@ def test_the_preview_shows_each_due_time(session, visits):
     preview = service.preview(session, campaign_id, limit=10, offset=0)
     assert preview.items[2].due.error == "The date or time of the visit cannot be read"
     assert all(item.due is not None for item in preview.items)
+
+
+def test_the_timeline_counts_reminders_by_day_then_later_ones_together(session):
+    visits = ["02.12.2026 12:00", "03.12.2026 12:00", "03.12.2026 15:00", "31.12.2026 12:00"]
+    contact_list = make_list(
+        [f"7900000002{n}" for n in range(4)], [{"Визит": visit} for visit in visits]
+    )
+    campaign, _ = started(session, contact_list, days=0, at=None, hours=2)
+
+    timeline = service.timeline(session, campaign, NOW)
+
+    assert (timeline.sent, timeline.due_today) == (0, 0)
+    assert timeline.upcoming == [(date(2026, 12, 2), 1), (date(2026, 12, 3), 2)]
+    assert timeline.later == 1
+    assert service.campaign_eta(campaign, NOW) == datetime(2026, 12, 31, 7, 0, tzinfo=UTC)
+    assert (
+        service.timeline(session, campaign, datetime(2026, 12, 3, 10, 0, tzinfo=UTC)).due_today == 3
+    )

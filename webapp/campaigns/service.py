@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,7 @@ from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
 from .reminders import REASONS as SCHEDULE_REASONS
 from .reminders import Due, Spread, spread
 from .rendering import parse_template, render_for_contact
-from .scheduled import DueTimes, Person, insert_recipients, new_people
+from .scheduled import DueTimes, Person, insert_recipients, new_people, schedule_list
 from .statuses import (
     ALLOWED_FROM,
     COUNTED,
@@ -44,6 +44,7 @@ from .statuses import (
 STATUSES = tuple(CampaignStatus)
 COUNTED_STATUSES = COUNTED
 NAME_MAX_LENGTH = 200
+TIMELINE_DAYS = 14  # a campaign page lists the reminders of this many days ahead one by one
 MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot even be looked up
 
 # What a recipient's ``error`` says when it was skipped by us rather than refused by the gateway.
@@ -479,23 +480,28 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
 
 @dataclass(frozen=True)
 class Timeline:
-    """A reminder campaign's days: sent so far, due today (late ones too), then day by day."""
+    """A reminder campaign's days: sent so far, due today (late ones too), the next days one
+    by one, and how many come later."""
 
     sent: int
     due_today: int
     upcoming: list[tuple[date, int]]
+    later: int
 
 
 def timeline(session: Session, campaign: Campaign, now: datetime | None = None) -> Timeline:
-    """The campaign's recipients still to send, by day of its time zone."""
+    """The campaign's recipients still to send, by day of its time zone, ``TIMELINE_DAYS``
+    ahead: the page reads only their part of the due-time index, however long the campaign."""
     now = now or utcnow()
     zone = ZoneInfo(campaign_options(campaign).timezone)
     today = now.astimezone(zone).date()
+    horizon = datetime.combine(today + timedelta(days=TIMELINE_DAYS + 1), time(), tzinfo=zone)
     per_day: Counter[date] = Counter()
-    for due_at, count in _pending_due_times(session, campaign.id):
+    for due_at, count in _pending_due_times(session, campaign.id, before=horizon):
         per_day[max(today, due_at.astimezone(zone).date())] += count
     upcoming = sorted((day, count) for day, count in per_day.items() if day > today)
-    return Timeline(campaign.count_sent, per_day[today], upcoming)
+    later = max(0, campaign.count_pending - per_day.total())
+    return Timeline(campaign.count_sent, per_day[today], upcoming, later)
 
 
 def due_spread(
@@ -526,20 +532,23 @@ def due_spread(
     return spread(counted.items(), options.timezone)
 
 
-def _pending_due_times(session: Session, campaign_id: int) -> list[tuple[datetime, int]]:
-    """(due time, how many) of the recipients still to send: one walk of the due-time index."""
-    return [
-        (due_at, count)
-        for due_at, count in session.execute(
+def _pending_due_times(
+    session: Session, campaign_id: int, before: datetime | None = None
+) -> list[tuple[datetime, int]]:
+    """(due time, how many) of the recipients waiting to be sent (due ``before``): one walk
+    of the due-time index, in its order (those being sent right now are not counted)."""
+    due = Recipient.due_at.is_not(None) if before is None else Recipient.due_at < before
+    return list(
+        session.connection().execute(
             select(Recipient.due_at, func.count())
             .where(
                 Recipient.campaign_id == campaign_id,
-                Recipient.status.in_((RecipientStatus.PENDING, RecipientStatus.SENDING)),
-                Recipient.due_at.is_not(None),
+                Recipient.status == RecipientStatus.PENDING,
+                due,
             )
             .group_by(Recipient.due_at)
         )
-    ]
+    )
 
 
 def prepare_test(
@@ -581,9 +590,14 @@ def campaign_eta(campaign: Campaign, now: datetime | None = None) -> datetime | 
         return None
     now = now or utcnow()
     options = campaign_options(campaign)
-    if options.schedule is not None:
-        reminders = due_spread(object_session(campaign), campaign, now)
-        return reminders and max(reminders.last, now)
+    if options.schedule is not None:  # the last reminder's time: one step down an index
+        last = object_session(campaign).scalar(
+            select(func.max(Recipient.due_at)).where(
+                Recipient.campaign_id == campaign.id,
+                Recipient.status == RecipientStatus.PENDING,
+            )
+        )
+        return last and max(last, now)
     numbers = capacities(object_session(campaign).connection(), options.apps, now, campaign.id)
     return estimate_finish(options, campaign.count_pending, now, numbers)
 
@@ -670,6 +684,11 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
     session.execute(
         _MATERIALIZE, {"campaign_id": campaign_id, "list_id": list_id, "opted_out": OPTED_OUT}
     )
+    _count_recipients(session, campaign_id)
+
+
+def _count_recipients(session: Session, campaign_id: int) -> None:
+    """Set the counts of a campaign whose recipients were just made."""
     by_status = dict(
         session.execute(
             select(Recipient.status, func.count())
@@ -692,20 +711,15 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
 def _schedule_recipients(
     session: Session, campaign_id: int, list_id: int, options: SendingOptions, now: datetime
 ) -> None:
-    """Recipients each with the due time the schedule gives their row, in one bulk insert."""
-    rows = session.execute(
-        select(Contact.id, Contact.phone, Contact.fields_json, OptOut.phone.is_not(None))
-        .outerjoin(OptOut, OptOut.phone == Contact.phone)
-        .where(Contact.list_id == list_id)
-        .order_by(Contact.id)
+    """Recipients each with the due time the schedule gives their row, in one statement."""
+    schedule_list(
+        session.connection(),
+        campaign_id,
+        list_id,
+        DueTimes(options, now),
+        opted_out_reason=OPTED_OUT,
     )
-    people = (
-        Person(phone, json.loads(fields), opted_out, contact_id)
-        for contact_id, phone, fields, opted_out in rows
-    )
-    planned, _ = new_people(people, DueTimes(options, now))
-    made = insert_recipients(session.connection(), campaign_id, planned, opted_out_reason=OPTED_OUT)
-    _add_counts(session, campaign_id, made)
+    _count_recipients(session, campaign_id)
 
 
 def _add_contacts(
