@@ -3,12 +3,12 @@
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.factories import make_campaign, make_list, make_opt_outs
 from webapp.campaigns import service
 from webapp.campaigns.service import CampaignError
-from webapp.models import Recipient
+from webapp.models import Campaign, Recipient
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 REMIND = {"column": "Визит", "rule": "before", "days": 1, "at": "10:00"}
@@ -98,3 +98,23 @@ def test_the_timeline_counts_reminders_by_day_then_later_ones_together(session):
     assert (
         service.timeline(session, campaign, datetime(2026, 12, 3, 10, 0, tzinfo=UTC)).due_today == 3
     )
+
+
+def test_a_paused_reminder_campaign_keeps_its_schedule(session, visits):
+    campaign, _ = started(session, visits)
+    service.pause_campaign(session, campaign.id)
+    service.update_campaign(session, campaign.id, {"rate_per_minute": 5, "schedule": REMIND})
+    with pytest.raises(service.CampaignConflict) as refused:
+        service.update_campaign(session, campaign.id, {"schedule": {**REMIND, "days": 2}})
+    assert refused.value.details["field"] == "schedule"
+
+
+def test_rows_added_to_a_completed_campaign_run_it_again(session, visits):
+    campaign, _ = started(session, visits)
+    session.execute(update(Campaign).values(status="completed", finished_at=NOW))
+    added = service.add_recipients(
+        session, campaign.id, [{"Телефон": "79000000031", "Визит": "09.12.2026 12:00"}], NOW
+    )
+    assert (added.added, added.skipped, added.duplicates, added.rejected) == (1, 0, 0, [])
+    campaign = service.get_campaign(session, campaign.id)
+    assert (campaign.status, campaign.finished_at, campaign.count_pending) == ("running", None, 3)

@@ -324,6 +324,17 @@ SCHEMAS.update(
 )
 
 
+def _upload(**fields: dict) -> dict:
+    """A spreadsheet uploaded as the multipart field ``file``, with ``sheet`` and ``fields``."""
+    properties = {
+        "file": {"type": "string", "format": "binary"},
+        **fields,
+        "sheet": {"type": "string"},
+    }
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {"multipart/form-data": {"schema": schema}}
+
+
 def _schema(name: str) -> str:
     return f"#/components/schemas/{name}"
 
@@ -466,16 +477,7 @@ PATHS.update(
                                 },
                             }
                         },
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["file"],
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "sheet": {"type": "string"},
-                                },
-                            }
-                        },
+                        **_upload(),
                     },
                 },
                 "responses": {
@@ -636,20 +638,7 @@ PATHS.update(
                 "summary": "Import a spreadsheet as a contact list",
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["file"],
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "name": {"type": "string"},
-                                    "phone_column": {"type": "string"},
-                                    "sheet": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
+                    "content": _upload(name={"type": "string"}, phone_column={"type": "string"}),
                 },
                 "responses": {
                     "201": json_response("The list", "#/components/schemas/ContactList"),

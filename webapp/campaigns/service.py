@@ -85,6 +85,7 @@ EDIT_REFUSED = N_("Only a draft can be edited, and the sending options of a paus
 PAUSED_EDIT_REFUSED = N_(
     "A paused campaign keeps its name, list and message; only its sending options can change."
 )
+SCHEDULE_FIXED = N_("A started campaign keeps its schedule: its recipients' times are set.")
 START_REFUSED = N_("The campaign has already been started.")
 PAUSE_REFUSED = N_("Only a running or scheduled campaign can be paused.")
 RESUME_REFUSED = N_("Only a paused campaign can be resumed.")
@@ -225,9 +226,12 @@ def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, An
             template = _parsed_template(changes.get("template", campaign.template), contact_list)
             values.update(list_id=contact_list.id, template=template.text)
     if any(name in changes for name in OPTION_NAMES):
-        values["options_json"] = _options_json(
-            changes, json.loads(campaign.options_json), contact_list
-        )
+        stored = json.loads(campaign.options_json)
+        values["options_json"] = _options_json(changes, stored, contact_list)
+        if campaign.status == CampaignStatus.PAUSED and json.loads(values["options_json"]).get(
+            "schedule"
+        ) != stored.get("schedule"):
+            raise CampaignConflict(SCHEDULE_FIXED, field="schedule")
     if values:
         # Conditional on the status seen: a start in between wins, and this edit is refused.
         _transition(session, campaign_id, (campaign.status,), EDIT_REFUSED, **values)
@@ -355,18 +359,7 @@ def retry_campaign(
         raise CampaignConflict(NOTHING_TO_RETRY)
     if "unknown" in statuses and campaign.count_unknown and not confirmed:
         raise RetryNeedsConfirmation(campaign.count_unknown)
-    _transition(
-        session,
-        campaign_id,
-        ALLOWED_FROM["retry"],
-        RETRY_REFUSED,
-        status=case(
-            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
-            else_=Campaign.status,
-        ),
-        finished_at=None,
-        next_due_at=None,  # a resting reminder campaign wakes up for them
-    )
+    _reopen(session, campaign_id, "retry", RETRY_REFUSED)
     for status in statuses:
         _move_recipients(
             session,
@@ -404,18 +397,7 @@ def add_recipients(
             raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
     campaign = get_campaign(session, campaign_id)
     # The campaign row first, as the sender locks it: adds and rests go one at a time.
-    _transition(
-        session,
-        campaign_id,
-        ALLOWED_FROM["add"],
-        ADD_REFUSED,
-        status=case(
-            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
-            else_=Campaign.status,
-        ),
-        finished_at=None,
-        next_due_at=None,
-    )
+    _reopen(session, campaign_id, "add", ADD_REFUSED)
     contact_list = campaign.contact_list
     columns = [c for c in json.loads(contact_list.columns_json) if c != contact_list.phone_column]
     raw = pd.Series([_cell(row.get(contact_list.phone_column)) for row in rows], dtype="str")
@@ -630,6 +612,22 @@ def _transition(
     if result.rowcount == 0:
         get_campaign(session, campaign_id)  # a 404 when it does not exist at all
         raise CampaignConflict(refusal)
+
+
+def _reopen(session: Session, campaign_id: int, action: str, refusal: str) -> None:
+    """More recipients to send: completed → running, and a resting reminder campaign woken."""
+    _transition(
+        session,
+        campaign_id,
+        ALLOWED_FROM[action],
+        refusal,
+        status=case(
+            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
+            else_=Campaign.status,
+        ),
+        finished_at=None,
+        next_due_at=None,
+    )
 
 
 def _move_recipients(
