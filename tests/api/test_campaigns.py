@@ -297,11 +297,13 @@ def test_preview_over_the_api(api, campaign):
                 "phone": PHONES[1],
                 "message": "Привет, ",
                 "warnings": ['Empty value for column "Имя".'],
+                "due_at": None,
             },
             {
                 "phone": PHONES[2],
                 "message": "Привет, Олег",
                 "warnings": ["This number has opted out: it will be skipped."],
+                "due_at": None,
             },
         ],
         "total": 3,
