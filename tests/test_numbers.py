@@ -33,8 +33,15 @@ TODAY = date(2026, 12, 1)
 
 def state(app, *, rate=60.0, limit=None, taken=0, paused=False, free_at=None) -> NumberState:
     return NumberState(
-        key=str(app), app=app, interval_s=60 / rate if rate else 0.0, limit=limit, taken=taken,
-        paused=paused, next_free_at=free_at, day=TODAY, timezone="Europe/Moscow",
+        key=str(app),
+        app=app,
+        interval_s=60 / rate if rate else 0.0,
+        limit=limit,
+        taken=taken,
+        paused=paused,
+        next_free_at=free_at,
+        day=TODAY,
+        timezone="Europe/Moscow",
     )
 
 
@@ -194,7 +201,10 @@ def test_a_numbers_ceiling_is_shared_with_the_other_running_campaigns(conn, app)
     for status in ("running", "running", "paused"):
         conn.execute(
             insert(Campaign).values(
-                name="x", list_id=list_id, template="t", options_json='{"app": [9, 3]}',
+                name="x",
+                list_id=list_id,
+                template="t",
+                options_json='{"app": [9, 3]}',
                 status=status,
             )
         )

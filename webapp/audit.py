@@ -34,6 +34,7 @@ ACTIONS = {
     "campaign_resumed": N_("Campaign resumed"),
     "campaign_cancelled": N_("Campaign cancelled"),
     "campaign_retried": N_("Campaign retried"),
+    "campaign_rows_added": N_("Rows added to a campaign"),
     "list_deleted": N_("Contact list deleted"),
     "opt_outs_added": N_("Opt-outs added"),
     "opt_out_removed": N_("Opt-out removed"),

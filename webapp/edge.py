@@ -61,6 +61,13 @@ def import_upload(
     )
 
 
+def upload_rows(path: Path, filename: str, *, sheet: str | None) -> list[dict[str, str]]:
+    """A saved upload's rows as {column: text}; raises ``ImportFileError``."""
+    return contacts.read_rows(
+        path, filename, sheet=sheet or None, region=current_app.config["PHONE_DEFAULT_REGION"]
+    )
+
+
 def normalize_opt_outs(raw_phones: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """The numbers in the stored form, and ``(raw, reason)`` for each one that is not valid.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import Date, DateTime, TypeDecorator
 
@@ -202,6 +202,9 @@ class Campaign(db.Model):
     # until when; cleared by the next claim that sends.
     waiting_reason: Mapped[str | None] = mapped_column(String(32))
     waiting_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A running scheduled campaign with nothing due rests until its next reminder: no sender
+    # leases it before then. None: whenever a sender can.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Recipient counts by status, kept in step with the recipients in the same transactions,
     # so progress is one row read however large the campaign.
     count_total: Mapped[int] = mapped_column(default=0)
@@ -219,9 +222,27 @@ class Recipient(db.Model):
 
     __tablename__ = "recipients"
     __table_args__ = (
-        # One row per phone and campaign: the database itself refuses a second message.
-        UniqueConstraint("campaign_id", "phone"),
+        # One row per phone and campaign, or per phone and due time in a scheduled one (a client
+        # may have two visits): the database itself refuses a second message.
+        Index(
+            "uq_recipients_campaign_phone",
+            "campaign_id",
+            "phone",
+            unique=True,
+            sqlite_where=text("due_at IS NULL"),
+            postgresql_where=text("due_at IS NULL"),
+        ),
+        Index(
+            "uq_recipients_campaign_phone_due",
+            "campaign_id",
+            "phone",
+            "due_at",
+            unique=True,
+            sqlite_where=text("due_at IS NOT NULL"),
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
         Index("ix_recipients_campaign_status", "campaign_id", "status", "id"),
+        Index("ix_recipients_campaign_due", "campaign_id", "status", "due_at", "id"),  # claims
         Index("ix_recipients_campaign_id", "campaign_id", "id"),  # results in list order
     )
 
@@ -238,6 +259,8 @@ class Recipient(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a scheduled campaign's reminder goes (not before); None: as soon as pacing allows.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -21,7 +21,7 @@ TEMPLATE = "{Привет|Здравствуйте}, {{ Имя }}!"
 EN = {"Accept-Language": "en"}
 CAMPAIGN_KEYS = {
     *("id", "name", "status", "list_id", "template", "counts", "pause_code", "pause_reason"),
-    *("started_at", "finished_at", "eta", "created_at"),
+    *("started_at", "finished_at", "eta", "next_reminder_at", "created_at"),
     *("waiting_code", "waiting_reason", "waiting_until"),
     *OPTION_NAMES,
 }
@@ -330,11 +330,13 @@ def test_preview_over_the_api(api, campaign):
                 "phone": PHONES[1],
                 "message": "Привет, ",
                 "warnings": ['Empty value for column "Имя".'],
+                "due_at": None,
             },
             {
                 "phone": PHONES[2],
                 "message": "Привет, Олег",
                 "warnings": ["This number has opted out: it will be skipped."],
+                "due_at": None,
             },
         ],
         "total": 3,

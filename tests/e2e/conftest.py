@@ -15,8 +15,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from flask_babel import gettext, ngettext
 from werkzeug.serving import make_server
 
 from webapp import create_app
@@ -25,6 +27,9 @@ from webapp.sending import runner
 from webapp.sending.sandbox import SandboxConfig, SandboxServer, make_sandbox_server
 
 from ..conftest import POSTGRES_URL, PostgresSchema
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -182,6 +187,45 @@ def page(browser, live_server, console):
     page.on("pageerror", lambda error: console.errors.append(f"{page.url}: {error}"))
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def t(live_app):
+    """The Russian text of an interface message, as the pages show it."""
+
+    def translate(message: str, **params) -> str:
+        with live_app.test_request_context():
+            return gettext(message, **params)
+
+    return translate
+
+
+@pytest.fixture(scope="module")
+def tn(live_app):
+    """The Russian text of a message with a count, in the plural form the count takes."""
+
+    def translate(singular: str, plural: str, num: int, **params) -> str:
+        with live_app.test_request_context():
+            return ngettext(singular, plural, num, **params)
+
+    return translate
+
+
+@pytest.fixture
+def shot(page: Page, screenshots: Path):
+    """Check a main page with axe-core, then photograph it on a desktop and on a phone."""
+
+    def take(name: str) -> None:
+        violations = accessibility_violations(page)
+        assert not violations, f"{page.url}:\n" + "\n".join(map(str, violations))
+        page.screenshot(path=screenshots / f"{name}.png", full_page=True)
+        page.set_viewport_size(PHONE)
+        try:
+            page.screenshot(path=screenshots / f"{name}-390.png", full_page=True)
+        finally:
+            page.set_viewport_size(DESKTOP)
+
+    return take
 
 
 @pytest.fixture(autouse=True)

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from flask_babel import gettext, ngettext
 from playwright.sync_api import Page, expect
 
 from webapp.sending.sandbox import Fault
 
-from .conftest import CHROMIUM, DESKTOP, PHONE, accessibility_violations
+from .conftest import CHROMIUM, DESKTOP
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (CI installs Debian's chromium)"
@@ -82,45 +81,6 @@ class Journey:
 @pytest.fixture(scope="module")
 def journey() -> Journey:
     return Journey()
-
-
-@pytest.fixture(scope="module")
-def t(live_app):
-    """The Russian text of an interface message, as the pages show it."""
-
-    def translate(message: str, **params) -> str:
-        with live_app.test_request_context():
-            return gettext(message, **params)
-
-    return translate
-
-
-@pytest.fixture(scope="module")
-def tn(live_app):
-    """The Russian text of a message with a count, in the plural form the count takes."""
-
-    def translate(singular: str, plural: str, num: int, **params) -> str:
-        with live_app.test_request_context():
-            return ngettext(singular, plural, num, **params)
-
-    return translate
-
-
-@pytest.fixture
-def shot(page: Page, screenshots: Path):
-    """Check a main page with axe-core, then photograph it on a desktop and on a phone."""
-
-    def take(name: str) -> None:
-        violations = accessibility_violations(page)
-        assert not violations, f"{page.url}:\n" + "\n".join(map(str, violations))
-        page.screenshot(path=screenshots / f"{name}.png", full_page=True)
-        page.set_viewport_size(PHONE)
-        try:
-            page.screenshot(path=screenshots / f"{name}-390.png", full_page=True)
-        finally:
-            page.set_viewport_size(DESKTOP)
-
-    return take
 
 
 def make_csv(folder: Path) -> tuple[Path, list[Contact]]:

@@ -34,8 +34,8 @@ def test_lease_is_taken_once_until_it_expires(make_campaign, store):
     assert plan.options.apps == (1, 2)
     assert plan.contact_list.phone_column == "Телефон"
     assert store.take_lease(campaign_id, "you", NOW, LEASE_S) is None
-    assert store.campaigns_to_run() == []
-    wait_for(lambda: store.campaigns_to_run() == [campaign_id], timeout=10)
+    assert store.campaigns_to_run(NOW) == []
+    wait_for(lambda: store.campaigns_to_run(NOW) == [campaign_id], timeout=10)
     assert store.take_lease(campaign_id, "you", NOW, LEASE_S) is not None
     assert not store.renew_lease(campaign_id, "me", LEASE_S)
     assert store.renew_lease(campaign_id, "you", LEASE_S)
@@ -63,7 +63,7 @@ def test_leases_run_on_the_databases_clock(make_campaign, store, read, update_ca
 def test_only_running_campaigns_are_leased(make_campaign, store):
     campaign_id = make_campaign(phones(2), status="paused")
     assert store.take_lease(campaign_id, "me", NOW, LEASE_S) is None
-    assert store.campaigns_to_run() == []
+    assert store.campaigns_to_run(NOW) == []
 
 
 def test_claim_marks_recipients_sending_before_any_call(app, leased, store, read):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 
 from flask import current_app, g, request
 from flask_babel import format_datetime, get_timezone
@@ -18,12 +19,15 @@ from ..account_settings import sending_defaults
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.options import OPTION_NAMES
+from ..campaigns.reminders import Due
+from ..edge import upload_rows
 from ..extensions import db
 from ..models import Campaign
 from ..numbers import WAIT_REASONS, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, ResultRow, results_page, results_total
 from ..sending.factory import build_gateway
+from ..uploads import temporary_upload
 from ..web.audit import audit
 from . import bp
 from .helpers import ApiError, json_body, page_args, paged
@@ -68,6 +72,7 @@ def campaign_json(campaign: Campaign) -> dict:
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
         "eta": _iso(service.campaign_eta(campaign)),
+        "next_reminder_at": _iso(campaign.next_due_at),
         "created_at": _iso(campaign.created_at),
     }
 
@@ -135,6 +140,29 @@ def retry(campaign_id: int):
     return campaign_json(campaign)
 
 
+@bp.post(f"{CAMPAIGN}/recipients")
+def add_recipients(campaign_id: int):
+    """More rows for a started campaign: a file as list uploads take, or ``{"rows": [...]}``."""
+    file = request.files.get("file")
+    if file is not None and file.filename:
+        with temporary_upload(file, Path(current_app.instance_path) / "uploads") as path:
+            rows = upload_rows(path, file.filename, sheet=request.form.get("sheet"))
+    else:
+        rows = json_body().get("rows")
+    added = service.add_recipients(
+        db.session, campaign_id, rows, region=current_app.config["PHONE_DEFAULT_REGION"]
+    )
+    audit("campaign_rows_added", ("campaign", campaign_id), {"added": added.added})
+    db.session.commit()
+    return {
+        "added": added.added,
+        "skipped": added.skipped,
+        "duplicates": added.duplicates,
+        "rejected": [{"row": row, "error": _(reason)} for row, reason in added.rejected],
+        "campaign": campaign_json(service.get_campaign(db.session, campaign_id)),
+    }
+
+
 @bp.get(f"{CAMPAIGN}/preview")
 def preview(campaign_id: int):
     limit = _int_arg("limit", default=20, minimum=1, maximum=PREVIEW_MAX)
@@ -147,7 +175,9 @@ def preview(campaign_id: int):
                 "phone": item.phone,
                 "message": item.message.text,
                 "warnings": [_(w.message, **w.params) for w in item.message.warnings]
-                + ([opted_out] if item.opted_out else []),
+                + ([opted_out] if item.opted_out else [])
+                + _due_warnings(item.due),
+                "due_at": _iso(item.due and item.due.at),
             }
             for item in page.items
         ],
@@ -232,9 +262,19 @@ def _result_json(row: ResultRow) -> dict:
         "error": _(row.error) if row.error in service.SKIP_REASONS else row.error,
         "attempts": row.attempts,
         "sent_at": _iso(row.sent_at),
+        "due_at": _iso(row.due_at),
         "message": row.message,
         "fields": row.fields,
     }
+
+
+def _due_warnings(due: Due | None) -> list[str]:
+    """What the preview says of a reminder's due time: why it will be skipped, or moved."""
+    if due is None:
+        return []
+    if due.error:
+        return [_("Will be skipped: %(reason)s.", reason=_(due.error))]
+    return [_("Outside the send window: it goes when the window opens.")] if due.moved else []
 
 
 def _iso(moment: datetime | None) -> str | None:

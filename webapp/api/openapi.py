@@ -173,6 +173,34 @@ SCHEMAS.update(
                 },
                 "start_at": {"type": "string", "format": "date-time", "nullable": True},
                 "daily_limit": {"type": "integer", "minimum": 1, "nullable": True},
+                "schedule": {
+                    "type": "object",
+                    "nullable": True,
+                    "description": (
+                        "Reminders: each recipient's own send time from a date (and time) "
+                        "column, in the send window's time zone; null: everyone at once"
+                    ),
+                    "required": ["column"],
+                    "properties": {
+                        "column": {"type": "string", "example": "Дата визита"},
+                        "time_column": {"type": "string", "nullable": True},
+                        "rule": {"type": "string", "enum": ["before", "at"], "default": "before"},
+                        "days": {"type": "integer", "minimum": 0, "default": 0},
+                        "hours": {"type": "integer", "minimum": 0, "default": 0},
+                        "at": {"type": "string", "nullable": True, "example": "10:00"},
+                        "late": {
+                            "default": "skip",
+                            "oneOf": [
+                                {"type": "string", "enum": ["skip"]},
+                                {
+                                    "type": "object",
+                                    "required": ["grace_hours"],
+                                    "properties": {"grace_hours": {"type": "number"}},
+                                },
+                            ],
+                        },
+                    },
+                },
             },
         },
         "CampaignInput": {
@@ -229,6 +257,7 @@ SCHEMAS.update(
                                 "started_at",
                                 "finished_at",
                                 "eta",
+                                "next_reminder_at",
                                 "created_at",
                             )
                         },
@@ -247,6 +276,7 @@ SCHEMAS.update(
                             "phone": {"type": "string"},
                             "message": {"type": "string"},
                             "warnings": {"type": "array", "items": {"type": "string"}},
+                            "due_at": {"type": "string", "format": "date-time", "nullable": True},
                         },
                     },
                 },
@@ -268,6 +298,22 @@ SCHEMAS.update(
                 },
             },
         },
+        "AddedRecipients": {
+            "type": "object",
+            "properties": {
+                "added": {"type": "integer", "description": "New recipients, pending"},
+                "skipped": {"type": "integer", "description": "Opted out, unreadable or passed"},
+                "duplicates": {"type": "integer"},
+                "rejected": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"row": {"type": "integer"}, "error": {"type": "string"}},
+                    },
+                },
+                "campaign": {"$ref": "#/components/schemas/Campaign"},
+            },
+        },
         "Result": {
             "type": "object",
             "properties": {
@@ -278,12 +324,24 @@ SCHEMAS.update(
                 "error": {"type": "string", "nullable": True},
                 "attempts": {"type": "integer"},
                 "sent_at": {"type": "string", "format": "date-time", "nullable": True},
+                "due_at": {"type": "string", "format": "date-time", "nullable": True},
                 "message": {"type": "string", "nullable": True},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         },
     }
 )
+
+
+def _upload(**fields: dict) -> dict:
+    """A spreadsheet uploaded as the multipart field ``file``, with ``sheet`` and ``fields``."""
+    properties = {
+        "file": {"type": "string", "format": "binary"},
+        **fields,
+        "sheet": {"type": "string"},
+    }
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {"multipart/form-data": {"schema": schema}}
 
 
 def _schema(name: str) -> str:
@@ -398,6 +456,43 @@ PATHS.update(
                     confirm={"type": "boolean", "default": False},
                 ),
                 "responses": {"200": _CAMPAIGN_OK, **_errors(400, 404, 409, 415, 422)},
+            }
+        },
+        "/campaigns/{campaign_id}/recipients": {
+            "post": {
+                "summary": "Add rows to a started campaign's list and schedule them",
+                "description": (
+                    'Rows with the list\'s columns, as JSON `{"rows": [{column: text}]}` or '
+                    "a file in any format lists are uploaded in. Rows the campaign has by phone "
+                    "and due time are left out, opted-out phones skipped; a completed campaign "
+                    "runs again. `rejected` numbers rows from 1."
+                ),
+                "parameters": [_ID_PARAMETER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["rows"],
+                                "properties": {
+                                    "rows": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                    }
+                                },
+                            }
+                        },
+                        **_upload(),
+                    },
+                },
+                "responses": {
+                    "200": json_response("What was added", _schema("AddedRecipients")),
+                    **_errors(400, 404, 409, 413, 415, 422),
+                },
             }
         },
         "/campaigns/{campaign_id}/preview": {
@@ -552,20 +647,7 @@ PATHS.update(
                 "summary": "Import a spreadsheet as a contact list",
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["file"],
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "name": {"type": "string"},
-                                    "phone_column": {"type": "string"},
-                                    "sheet": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
+                    "content": _upload(name={"type": "string"}, phone_column={"type": "string"}),
                 },
                 "responses": {
                     "201": json_response("The list", "#/components/schemas/ContactList"),

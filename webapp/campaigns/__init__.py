@@ -37,6 +37,12 @@ Recipient ``status``::
 (rendered with ``webapp.messages`` from the list's fields, seed ``f"{campaign_id}:{phone}"``,
 the same seed as the preview), ``app`` the WhatsApp account used.
 
+A reminder campaign (a ``schedule`` option) gives each recipient a ``due_at`` at start, from
+its row (``webapp.campaigns.reminders``); rows it cannot read, or whose time has passed, are
+``skipped`` with why. The sender claims only due recipients, in ``due_at`` order. When none is
+due, the campaign stays ``running`` but rests: ``next_due_at`` notes its next reminder and no
+sender leases it until then. Rows added later (``add_recipients``), and retries, wake it up.
+
 One sender per campaign across processes and hosts: ``lease_owner`` / ``lease_expires_at``
 are taken atomically and renewed by a heartbeat; a lease left by a dead process expires and is
 taken over (within 30 s).

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..i18n import N_, UserError
 from ..windows import DEFAULT_TIMEZONE, SendWindow
+from .reminders import Schedule, ScheduleError, parse_schedule
 
 App = int | None
 """A linked WhatsApp account of the gateway; None: the gateway's only one (no ``app`` sent)."""
@@ -22,6 +23,7 @@ OPTION_NAMES = (
     "send_window",
     "start_at",
     "daily_limit",
+    "schedule",
 )
 
 # What a new account starts with: a humane pace inside civil hours, Moscow time.
@@ -33,6 +35,7 @@ BUILT_IN_DEFAULTS: dict[str, Any] = {
     "send_window": {"start": "09:00", "end": "21:00", "timezone": DEFAULT_TIMEZONE},
     "start_at": None,
     "daily_limit": None,
+    "schedule": None,
 }
 
 
@@ -57,6 +60,13 @@ class SendingOptions:
     send_window: SendWindow | None
     start_at: datetime | None
     daily_limit: int | None
+    schedule: Schedule | None = None
+    """Each recipient's own send time from a column of the list; None: all at once."""
+
+    @property
+    def timezone(self) -> str:
+        """The campaign's time zone: its send window's."""
+        return self.send_window.timezone if self.send_window else DEFAULT_TIMEZONE
 
     def to_dict(self) -> dict[str, Any]:
         """The options in the API's shape (also how they are stored)."""
@@ -76,6 +86,7 @@ class SendingOptions:
             },
             "start_at": self.start_at and self.start_at.isoformat(),
             "daily_limit": self.daily_limit,
+            "schedule": self.schedule and self.schedule.to_dict(),
         }
 
 
@@ -108,6 +119,7 @@ def parse_options(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> Send
         send_window=_send_window(merged["send_window"]),
         start_at=_start_at(merged["start_at"]),
         daily_limit=daily_limit,
+        schedule=_schedule(merged["schedule"]),
     )
 
 
@@ -138,6 +150,13 @@ def _send_window(value: Any) -> SendWindow | None:
         raise OptionsError(
             "send_window", N_('Give the window as {"start": "09:00", "end": "21:00"}.')
         ) from None
+
+
+def _schedule(value: Any) -> Schedule | None:
+    try:
+        return parse_schedule(value)
+    except ScheduleError as error:
+        raise OptionsError("schedule", error.args[0]) from None
 
 
 def _start_at(value: Any) -> datetime | None:

@@ -9,22 +9,28 @@ check and a write. The lifecycle they follow is in ``webapp.campaigns``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, delete, exists, func, literal, select, text, update
+import pandas as pd
+from sqlalchemy import Select, case, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, object_session
 
-from ..contacts import InvalidPhoneError, normalize_phone
+from ..contacts import InvalidPhoneError, normalize_phone, normalize_phones
 from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
 from ..numbers import capacities
 from .eta import estimate_finish
 from .options import OPTION_NAMES, OptionsError, SendingOptions, parse_options
+from .reminders import REASONS as SCHEDULE_REASONS
+from .reminders import Due, Spread, spread
 from .rendering import parse_template, render_for_contact
+from .scheduled import DueTimes, Person, insert_recipients, new_people, schedule_list
 from .statuses import (
     ALLOWED_FROM,
     COUNTED,
@@ -38,12 +44,13 @@ from .statuses import (
 STATUSES = tuple(CampaignStatus)
 COUNTED_STATUSES = COUNTED
 NAME_MAX_LENGTH = 200
+TIMELINE_DAYS = 14  # a campaign page lists the reminders of this many days ahead one by one
 MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot even be looked up
 
 # What a recipient's ``error`` says when it was skipped by us rather than refused by the gateway.
 OPTED_OUT = N_("Opted out")
 CANCELLED = N_("Cancelled before it was sent")
-SKIP_REASONS = (OPTED_OUT, CANCELLED)
+SKIP_REASONS = (OPTED_OUT, CANCELLED, *SCHEDULE_REASONS)
 
 PAUSE_REASONS = {
     "user": N_("Paused by a user."),
@@ -71,12 +78,14 @@ NAME_INVALID = N_("Give the campaign a name of 1 to %(limit)s characters.")
 TEMPLATE_MISSING = N_("Write the message text.")
 UNSTORABLE_TEXT = N_("The text holds a character that cannot be stored (a NUL or a broken one).")
 EMPTY_LIST = N_("The contact list has no contacts.")
+SCHEDULE_COLUMN_MISSING = N_("The list has no column “%(column)s” for the schedule.")
 PHONE_INVALID = N_("Enter a mobile number with the country code, like 79243555100.")
 RETRY_STATUSES_INVALID = N_('Choose what to retry: "failed", "unknown" or both.')
 EDIT_REFUSED = N_("Only a draft can be edited, and the sending options of a paused campaign.")
 PAUSED_EDIT_REFUSED = N_(
     "A paused campaign keeps its name, list and message; only its sending options can change."
 )
+SCHEDULE_FIXED = N_("A started campaign keeps its schedule: its recipients' times are set.")
 START_REFUSED = N_("The campaign has already been started.")
 PAUSE_REFUSED = N_("Only a running or scheduled campaign can be paused.")
 RESUME_REFUSED = N_("Only a paused campaign can be resumed.")
@@ -85,6 +94,11 @@ DELETE_REFUSED = N_("Only a draft can be deleted; a started campaign keeps its r
 COPY_SUFFIX = N_("(copy)")
 RETRY_REFUSED = N_("Recipients can be retried when the campaign has completed or is paused.")
 NOTHING_TO_RETRY = N_("No recipient has the status to retry.")
+ADD_REFUSED = N_("Rows can be added to a started campaign that has not been cancelled.")
+ROWS_INVALID = N_("Send the rows as a list of objects, column name: text.")
+ROWS_TOO_MANY = N_("Add at most %(limit)s rows at once.")
+ROW_INVALID = N_("Row %(row)s is not an object of column name: text.")
+MAX_ADDED_ROWS = 100_000
 RETRY_UNKNOWN_UNCONFIRMED = N_(
     "Recipients whose message may have arrived: %(count)s. Some may already have the message "
     "and would get it twice. Confirm to send to them again anyway."
@@ -120,12 +134,28 @@ class PreviewItem:
     phone: str
     message: RenderedMessage
     opted_out: bool
+    due: Due | None = None
+    """When a scheduled campaign's reminder would go if started now; None: no schedule."""
 
 
 @dataclass(frozen=True)
 class Preview:
     items: list[PreviewItem]
     total: int
+
+
+@dataclass(frozen=True)
+class Added:
+    """What adding rows to a campaign did."""
+
+    added: int
+    """New recipients waiting for their time (``pending``)."""
+    skipped: int
+    """New recipients skipped: opted out, or a visit unreadable or passed."""
+    duplicates: int
+    """Rows whose phone and due time the campaign already had."""
+    rejected: list[tuple[int, str]]
+    """(row number from 1, why) of rows not taken: no valid phone."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +196,7 @@ def create_campaign(
         name=name,
         list_id=contact_list.id,
         template=template.text,
-        options_json=_options_json(values, defaults),
+        options_json=_options_json(values, defaults, contact_list),
         status=CampaignStatus.DRAFT,
         created_by_id=created_by_id,
     )
@@ -181,6 +211,7 @@ def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, An
     if not can(campaign, "edit"):
         raise CampaignConflict(EDIT_REFUSED)
     values: dict[str, Any] = {}
+    contact_list = campaign.contact_list
     if campaign.status == CampaignStatus.PAUSED:
         for key in ("name", "list_id", "template"):
             # Sending back the campaign as read, with only the options changed, is fine.
@@ -189,16 +220,18 @@ def update_campaign(session: Session, campaign_id: int, changes: Mapping[str, An
     else:
         if "name" in changes:
             values["name"] = _checked_name(changes["name"])
+        if "list_id" in changes:
+            contact_list = _contact_list(session, changes["list_id"])
         if "list_id" in changes or "template" in changes:
-            contact_list = (
-                _contact_list(session, changes["list_id"])
-                if "list_id" in changes
-                else campaign.contact_list
-            )
             template = _parsed_template(changes.get("template", campaign.template), contact_list)
             values.update(list_id=contact_list.id, template=template.text)
     if any(name in changes for name in OPTION_NAMES):
-        values["options_json"] = _options_json(changes, json.loads(campaign.options_json))
+        stored = json.loads(campaign.options_json)
+        values["options_json"] = _options_json(changes, stored, contact_list)
+        if campaign.status == CampaignStatus.PAUSED and json.loads(values["options_json"]).get(
+            "schedule"
+        ) != stored.get("schedule"):
+            raise CampaignConflict(SCHEDULE_FIXED, field="schedule")
     if values:
         # Conditional on the status seen: a start in between wins, and this edit is refused.
         _transition(session, campaign_id, (campaign.status,), EDIT_REFUSED, **values)
@@ -242,12 +275,17 @@ def start_campaign(session: Session, campaign_id: int, now: datetime | None = No
     if not can(campaign, "start"):
         raise CampaignConflict(START_REFUSED)
     _parsed_template(campaign.template, campaign.contact_list)
+    options = campaign_options(campaign)
+    _check_schedule(options, campaign.contact_list)
     if not session.scalar(select(exists().where(Contact.list_id == campaign.list_id))):
         raise CampaignError(EMPTY_LIST, field="list_id")
     _transition(
         session, campaign_id, ALLOWED_FROM["start"], START_REFUSED, **_starting(campaign, now)
     )
-    _materialize_recipients(session, campaign_id, campaign.list_id)
+    if options.schedule is None:
+        _materialize_recipients(session, campaign_id, campaign.list_id)
+    else:
+        _schedule_recipients(session, campaign_id, campaign.list_id, options, now)
     return get_campaign(session, campaign_id)
 
 
@@ -321,17 +359,7 @@ def retry_campaign(
         raise CampaignConflict(NOTHING_TO_RETRY)
     if RecipientStatus.UNKNOWN in statuses and campaign.count_unknown and not confirmed:
         raise RetryNeedsConfirmation(campaign.count_unknown)
-    _transition(
-        session,
-        campaign_id,
-        ALLOWED_FROM["retry"],
-        RETRY_REFUSED,
-        status=case(
-            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
-            else_=Campaign.status,
-        ),
-        finished_at=None,
-    )
+    _reopen(session, campaign_id, "retry", RETRY_REFUSED)
     for status in statuses:
         _move_recipients(
             session,
@@ -345,11 +373,73 @@ def retry_campaign(
     return get_campaign(session, campaign_id)
 
 
+def add_recipients(
+    session: Session,
+    campaign_id: int,
+    rows: Any,
+    now: datetime | None = None,
+    region: str = "RU",
+) -> Added:
+    """Add ``rows`` ({column: text}, the list's columns) to a started campaign's list and as
+    its recipients, each scheduled; those it already has by phone and due time are left out.
+
+    A completed campaign runs again for the new ones; a resting one wakes up to look at them.
+    """
+    now = now or utcnow()
+    if not isinstance(rows, list) or not rows:
+        raise CampaignError(ROWS_INVALID, field="rows")
+    if len(rows) > MAX_ADDED_ROWS:
+        raise CampaignError(ROWS_TOO_MANY, {"limit": MAX_ADDED_ROWS}, field="rows")
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping) or not all(
+            isinstance(v, str | int | float | None) for v in row.values()
+        ):
+            raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
+    campaign = get_campaign(session, campaign_id)
+    # The campaign row first, as the sender locks it: adds and rests go one at a time.
+    _reopen(session, campaign_id, "add", ADD_REFUSED)
+    contact_list = campaign.contact_list
+    columns = [c for c in json.loads(contact_list.columns_json) if c != contact_list.phone_column]
+    raw = pd.Series([_cell(row.get(contact_list.phone_column)) for row in rows], dtype="str")
+    phones, reasons = normalize_phones(raw, region)
+    rejected = [
+        (number, reason)
+        for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
+        if pd.isna(phone)
+    ]
+    valid = [(row, phone) for row, phone in zip(rows, phones, strict=True) if not pd.isna(phone)]
+    opted_out = set(
+        session.scalars(select(OptOut.phone).where(OptOut.phone.in_({p for _, p in valid})))
+    )
+    existing = session.execute(
+        select(Recipient.phone, Recipient.due_at).where(
+            Recipient.campaign_id == campaign_id, Recipient.phone.in_({p for _, p in valid})
+        )
+    ).all()
+    people = (
+        Person(phone, {c: _cell(row.get(c)) for c in columns}, phone in opted_out)
+        for row, phone in valid
+    )
+    planned, duplicates = new_people(
+        people, DueTimes(campaign_options(campaign), now), map(tuple, existing)
+    )
+    planned = _add_contacts(session, contact_list, planned)
+    made = insert_recipients(session.connection(), campaign_id, planned, opted_out_reason=OPTED_OUT)
+    _add_counts(session, campaign_id, made)
+    return Added(
+        added=made[RecipientStatus.PENDING],
+        skipped=made[RecipientStatus.SKIPPED],
+        duplicates=duplicates,
+        rejected=rejected,
+    )
+
+
 def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> Preview:
     """The messages the list's contacts get, in list order, exactly as the sender renders them."""
     campaign = get_campaign(session, campaign_id)
     contact_list = campaign.contact_list
     template = _parsed_template(campaign.template, contact_list)
+    dues = DueTimes(campaign_options(campaign), utcnow())
     rows = session.execute(
         select(Contact.phone, Contact.fields_json, OptOut.phone.is_not(None))
         .outerjoin(OptOut, OptOut.phone == Contact.phone)
@@ -360,11 +450,87 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
     )
     items = [
         PreviewItem(
-            phone, render_for_contact(template, campaign.id, contact_list, phone, fields), opted_out
+            phone,
+            render_for_contact(template, campaign.id, contact_list, phone, fields),
+            opted_out,
+            dues.of(json.loads(fields)),
         )
         for phone, fields, opted_out in rows
     ]
     return Preview(items, contact_list.contact_count)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A reminder campaign's days: sent so far, due today (late ones too), the next days one
+    by one, and how many come later."""
+
+    sent: int
+    due_today: int
+    upcoming: list[tuple[date, int]]
+    later: int
+
+
+def timeline(session: Session, campaign: Campaign, now: datetime | None = None) -> Timeline:
+    """The campaign's recipients still to send, by day of its time zone, ``TIMELINE_DAYS``
+    ahead: the page reads only their part of the due-time index, however long the campaign."""
+    now = now or utcnow()
+    zone = ZoneInfo(campaign_options(campaign).timezone)
+    today = now.astimezone(zone).date()
+    horizon = datetime.combine(today + timedelta(days=TIMELINE_DAYS + 1), time(), tzinfo=zone)
+    per_day: Counter[date] = Counter()
+    for due_at, count in _pending_due_times(session, campaign.id, before=horizon):
+        per_day[max(today, due_at.astimezone(zone).date())] += count
+    upcoming = sorted((day, count) for day, count in per_day.items() if day > today)
+    later = max(0, campaign.count_pending - per_day.total())
+    return Timeline(campaign.count_sent, per_day[today], upcoming, later)
+
+
+def due_spread(
+    session: Session,
+    campaign: Campaign,
+    now: datetime | None = None,
+    options: SendingOptions | None = None,
+) -> Spread | None:
+    """When a reminder campaign's first and last reminders go and the most in a day: of its
+    pending recipients once started, else of its list as if started ``now`` with ``options``
+    (else its own)."""
+    options = options or campaign_options(campaign)
+    if options.schedule is None:
+        return None
+    if not can(campaign, "start"):
+        return spread(_pending_due_times(session, campaign.id), options.timezone)
+    dues = DueTimes(options, now or utcnow())
+    rows = session.execute(
+        select(Contact.fields_json, OptOut.phone.is_not(None))
+        .outerjoin(OptOut, OptOut.phone == Contact.phone)
+        .where(Contact.list_id == campaign.list_id)
+    )
+    counted: Counter[datetime] = Counter()
+    for fields, opted_out in rows:
+        due = dues.of(json.loads(fields))
+        if due is not None and due.at is not None and not opted_out:
+            counted[due.at] += 1
+    return spread(counted.items(), options.timezone)
+
+
+def _pending_due_times(
+    session: Session, campaign_id: int, before: datetime | None = None
+) -> list[tuple[datetime, int]]:
+    """(due time, how many) of the recipients waiting to be sent (due ``before``): one walk
+    of the due-time index, in its order (those being sent right now are not counted)."""
+    due = Recipient.due_at.is_not(None) if before is None else Recipient.due_at < before
+    return list(
+        session.connection().execute(
+            select(Recipient.due_at, func.count())
+            .where(
+                Recipient.campaign_id == campaign_id,
+                Recipient.status == RecipientStatus.PENDING,
+                due,
+            )
+            .group_by(Recipient.due_at)
+        )
+    )
 
 
 def prepare_test(
@@ -406,6 +572,14 @@ def campaign_eta(campaign: Campaign, now: datetime | None = None) -> datetime | 
         return None
     now = now or utcnow()
     options = campaign_options(campaign)
+    if options.schedule is not None:  # the last reminder's time: one step down an index
+        last = object_session(campaign).scalar(
+            select(func.max(Recipient.due_at)).where(
+                Recipient.campaign_id == campaign.id,
+                Recipient.status == RecipientStatus.PENDING,
+            )
+        )
+        return last and max(last, now)
     numbers = capacities(object_session(campaign).connection(), options.apps, now, campaign.id)
     return estimate_finish(options, campaign.count_pending, now, numbers)
 
@@ -438,6 +612,22 @@ def _transition(
     if result.rowcount == 0:
         get_campaign(session, campaign_id)  # a 404 when it does not exist at all
         raise CampaignConflict(refusal)
+
+
+def _reopen(session: Session, campaign_id: int, action: str, refusal: str) -> None:
+    """More recipients to send: completed → running, and a resting reminder campaign woken."""
+    _transition(
+        session,
+        campaign_id,
+        ALLOWED_FROM[action],
+        refusal,
+        status=case(
+            (Campaign.status == CampaignStatus.COMPLETED, CampaignStatus.RUNNING),
+            else_=Campaign.status,
+        ),
+        finished_at=None,
+        next_due_at=None,
+    )
 
 
 def _move_recipients(
@@ -499,6 +689,11 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
             "opted_out": OPTED_OUT,
         },
     )
+    _count_recipients(session, campaign_id)
+
+
+def _count_recipients(session: Session, campaign_id: int) -> None:
+    """Set the counts of a campaign whose recipients were just made."""
     by_status = dict(
         session.execute(
             select(Recipient.status, func.count())
@@ -516,6 +711,81 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def _schedule_recipients(
+    session: Session, campaign_id: int, list_id: int, options: SendingOptions, now: datetime
+) -> None:
+    """Recipients each with the due time the schedule gives their row, in one statement."""
+    schedule_list(
+        session.connection(),
+        campaign_id,
+        list_id,
+        DueTimes(options, now),
+        opted_out_reason=OPTED_OUT,
+    )
+    _count_recipients(session, campaign_id)
+
+
+def _add_contacts(
+    session: Session, contact_list: ContactList, planned: list[tuple[Person, Due | None]]
+) -> list[tuple[Person, Due | None]]:
+    """Store the people as new rows of the list, after its last; them with their contact ids."""
+    if not planned:
+        return planned
+    last = session.scalar(select(func.max(Contact.row)).where(Contact.list_id == contact_list.id))
+    ids = session.scalars(
+        insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
+        [
+            {
+                "list_id": contact_list.id,
+                "row": (last or 1) + n,
+                "phone": person.phone,
+                "fields_json": json.dumps(person.fields, ensure_ascii=False),
+            }
+            for n, (person, _) in enumerate(planned, start=1)
+        ],
+    ).all()
+    session.execute(
+        update(ContactList)
+        .where(ContactList.id == contact_list.id)
+        .values(contact_count=ContactList.contact_count + len(ids))
+        .execution_options(synchronize_session=False)
+    )
+    return [
+        (replace(person, contact_id=contact_id), due)
+        for (person, due), contact_id in zip(planned, ids, strict=True)
+    ]
+
+
+def _cell(value: str | float | None) -> str:
+    """A row's value as the list keeps cells: text, empty for none."""
+    return "" if value is None else str(value)
+
+
+def _add_counts(session: Session, campaign_id: int, made: Mapping[str, int]) -> None:
+    """Count new recipients in, relative to the stored counts (the sender may be moving others)."""
+    pending, skipped = made.get(RecipientStatus.PENDING, 0), made.get(RecipientStatus.SKIPPED, 0)
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            count_total=Campaign.count_total + pending + skipped,
+            count_pending=Campaign.count_pending + pending,
+            count_skipped=Campaign.count_skipped + skipped,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _check_schedule(options: SendingOptions, contact_list: ContactList) -> None:
+    """The schedule's columns are the list's."""
+    if options.schedule is None:
+        return
+    columns = json.loads(contact_list.columns_json)
+    for column in options.schedule.columns:
+        if column not in columns:
+            raise CampaignError(SCHEDULE_COLUMN_MISSING, {"column": column}, field="schedule")
 
 
 def _checked_name(name: Any) -> str:
@@ -570,11 +840,14 @@ def _checked_phone(phone: Any, region: str) -> str:
     raise CampaignError(PHONE_INVALID, field="phone")
 
 
-def _options_json(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+def _options_json(
+    given: Mapping[str, Any], defaults: Mapping[str, Any], contact_list: ContactList
+) -> str:
     try:
         options = parse_options(given, defaults)
     except OptionsError as error:
         raise CampaignError(error.message, error.params, field=error.field) from None
+    _check_schedule(options, contact_list)
     return json.dumps(options.to_dict(), ensure_ascii=False)
 
 

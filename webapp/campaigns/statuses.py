@@ -49,6 +49,14 @@ ALLOWED_FROM: dict[str, frozenset[CampaignStatus]] = {
         }
     ),
     "retry": frozenset({CampaignStatus.COMPLETED, CampaignStatus.PAUSED}),
+    "add": frozenset(
+        {
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            CampaignStatus.PAUSED,
+            CampaignStatus.COMPLETED,
+        }
+    ),
 }
 # The sender works on these (or will, at start_at): their progress moves, they have an ETA.
 LIVE = frozenset({CampaignStatus.RUNNING, CampaignStatus.SCHEDULED})

@@ -22,6 +22,7 @@ from .pipeline import (
     import_contacts,
     import_opt_outs,
     preview_file,
+    read_rows,
 )
 from .read import DEFAULT_LIMITS, ImportLimits
 from .rows import add_opt_outs, rejects_csv
@@ -47,6 +48,7 @@ __all__ = [
     "normalize_phone",
     "normalize_phones",
     "preview_file",
+    "read_rows",
     "rejects_csv",
     "search_contacts",
 ]

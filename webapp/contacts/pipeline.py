@@ -186,6 +186,19 @@ def import_opt_outs(
     )
 
 
+def read_rows(
+    path: str | Path,
+    filename: str,
+    *,
+    sheet: str | None = None,
+    region: str = "RU",
+    limits: ImportLimits = DEFAULT_LIMITS,
+) -> list[dict[str, str]]:
+    """Every row of the file as {column: text}, read as an import reads it."""
+    table = read_table_isolated(path, filename, sheet=sheet, region=region, limits=limits)
+    return table.cells.to_dict("records")
+
+
 @dataclass(frozen=True)
 class _Verdict:
     """What becomes of each row: positions stored (file order) and masks of the others."""

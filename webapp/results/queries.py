@@ -62,6 +62,8 @@ class ResultRow:
     error: str | None
     attempts: int
     sent_at: datetime | None
+    due_at: datetime | None
+    """A reminder's due time; None outside scheduled campaigns."""
     fields: dict[str, Any]
 
 
@@ -198,7 +200,7 @@ def _filtered(
 def _rows(session: Session, ids: Select, order: tuple) -> list[ResultRow]:
     """The rows of the recipients ``ids`` selects: ids first, so skipped rows are never joined."""
     rows = session.execute(
-        select(*_RESULT_COLUMNS, Contact.fields_json)
+        select(*_RESULT_COLUMNS, Recipient.due_at, Contact.fields_json)
         .outerjoin(Contact, Contact.id == Recipient.contact_id)
         .where(Recipient.id.in_(ids.scalar_subquery()))
         .order_by(*order)

@@ -176,15 +176,15 @@ class Store(Protocol):
         """Turn scheduled campaigns whose ``start_at`` has come to ``running``; their ids."""
         ...
 
-    def campaigns_to_run(self) -> list[int]:
-        """Running campaigns whose lease is free or expired."""
+    def campaigns_to_run(self, now: datetime) -> list[int]:
+        """Running campaigns whose lease is free or expired, not resting until after ``now``."""
         ...
 
     def take_lease(
         self, campaign_id: int, owner: str, now: datetime, lease_s: float
     ) -> CampaignPlan | None:
-        """Lease a running campaign if free or expired; recipients others left ``sending``
-        become ``unknown``. None when not taken."""
+        """Lease a running campaign if free or expired and not resting until after ``now``;
+        recipients others left ``sending`` become ``unknown``. None when not taken."""
         ...
 
     def renew_lease(self, campaign_id: int, owner: str, lease_s: float) -> bool:
@@ -237,6 +237,12 @@ class Store(Protocol):
         The caller has no call in flight: what is still ``sending`` by ``owner`` was claimed
         by a commit whose answer was lost, never called, so it goes back to ``pending``.
         """
+        ...
+
+    def rest(self, campaign_id: int, owner: str, now: datetime) -> datetime | None:
+        """When no pending recipient of ours is due before a later due time: note that time on
+        the campaign and let the lease go, so no sender works on it until then; that time.
+        None when something is due now or still being sent."""
         ...
 
     def next_retry_at(self, campaign_id: int) -> datetime | None:
@@ -351,7 +357,7 @@ class Sender:
         self._reap()
         now = self.clock.now()
         self.store.start_due(now)
-        for campaign_id in self.store.campaigns_to_run():
+        for campaign_id in self.store.campaigns_to_run(now):
             if self._stopping.is_set():
                 return
             with self._lock:
@@ -764,6 +770,14 @@ class CampaignRun:
         if self._retrying(lambda: self.store.complete(self.plan.id, self.owner, self.clock.now())):
             logger.info("campaign %s: completed", self.plan.id)
             return False
+        if self.options.schedule is not None:
+            # Between reminders the campaign holds no lease and costs its senders nothing.
+            until = self._retrying(
+                lambda: self.store.rest(self.plan.id, self.owner, self.clock.now())
+            )
+            if until is not None:
+                logger.info("campaign %s: waiting for the next reminder at %s", self.plan.id, until)
+                return False
         retry_at = self._retrying(lambda: self.store.next_retry_at(self.plan.id))
         now = self.clock.now()
         delay = (retry_at - now).total_seconds() if retry_at else self.config.poll_s

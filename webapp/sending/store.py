@@ -177,12 +177,12 @@ class SqlStore:
                     started.append(campaign_id)
         return started
 
-    def campaigns_to_run(self) -> list[int]:
+    def campaigns_to_run(self, now: datetime) -> list[int]:
         with self._begin() as conn:
             return list(
                 conn.scalars(
                     select(campaigns.c.id)
-                    .where(campaigns.c.status == CampaignStatus.RUNNING, _lease_free())
+                    .where(campaigns.c.status == CampaignStatus.RUNNING, _lease_free(), _awake(now))
                     .order_by(campaigns.c.id)
                 )
             )
@@ -197,8 +197,9 @@ class SqlStore:
                     campaigns.c.id == campaign_id,
                     campaigns.c.status == CampaignStatus.RUNNING,
                     _lease_free(),
+                    _awake(now),
                 )
-                .values(lease_owner=owner, lease_expires_at=db_time(lease_s))
+                .values(lease_owner=owner, lease_expires_at=db_time(lease_s), next_due_at=None)
             ).rowcount
             if not taken:
                 return None
@@ -273,8 +274,9 @@ class SqlStore:
                 recipients.c.campaign_id == campaign_id,
                 recipients.c.status == RecipientStatus.PENDING,
                 or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
+                or_(recipients.c.due_at.is_(None), recipients.c.due_at <= now),
             )
-            .order_by(recipients.c.id)
+            .order_by(recipients.c.due_at, recipients.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -326,13 +328,14 @@ class SqlStore:
                 ],
             )
             rows = conn.execute(
-                select(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts)
-                .where(recipients.c.id.in_(chosen))
-                .order_by(recipients.c.id)
+                select(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts).where(
+                    recipients.c.id.in_(chosen)
+                )
             ).all()
+        order = {recipient_id: n for n, recipient_id in enumerate(chosen)}  # due, slot order
         return [
             Claimed(*row, app=slot.app, send_at=slot.at, interval_s=slot.interval_s)
-            for row in rows
+            for row in sorted(rows, key=lambda row: order[row.id])
             for slot in (chosen[row.id],)
         ]
 
@@ -444,6 +447,37 @@ class SqlStore:
                 ).rowcount
             )
 
+    def rest(self, campaign_id: int, owner: str, now: datetime) -> datetime | None:
+        with self._begin() as conn:
+            if not _lock_campaign(conn, campaign_id, owner):
+                return None
+            in_flight = exists().where(
+                recipients.c.campaign_id == campaign_id,
+                recipients.c.status == RecipientStatus.SENDING,
+            )
+            # The earliest due time is one step down the (campaign, status, due_at) index.
+            next_due = conn.scalar(
+                select(func.min(recipients.c.due_at)).where(
+                    recipients.c.campaign_id == campaign_id,
+                    recipients.c.status == RecipientStatus.PENDING,
+                    ~in_flight,
+                )
+            )
+            if next_due is None or next_due <= now:
+                return None
+            conn.execute(
+                update(campaigns)
+                .where(_held(campaign_id, owner))
+                .values(
+                    next_due_at=next_due,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    waiting_reason=None,
+                    waiting_until=None,
+                )
+            )
+            return next_due
+
     def next_retry_at(self, campaign_id: int) -> datetime | None:
         with self._begin() as conn:
             # The last claim noted when its numbers are free again, if they were not.
@@ -512,6 +546,14 @@ def _wait(conn: Connection, campaign_id: int, reason: str | None, until: datetim
             or_(campaigns.c.waiting_reason.is_not(None), campaigns.c.waiting_until.is_not(None))
         )
     conn.execute(noted.values(waiting_reason=reason, waiting_until=until))
+
+
+def _awake(now: datetime):
+    """The campaign is not resting until a reminder due after ``now``."""
+    return or_(
+        campaigns.c.next_due_at.is_(None),
+        campaigns.c.next_due_at <= literal(now, UTCDateTime()),
+    )
 
 
 def _lease_free():

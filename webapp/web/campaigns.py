@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -27,9 +28,12 @@ from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.eta import effective_gap_s, estimate_finish
 from ..campaigns.options import OptionsError, parse_options
+from ..campaigns.reminders import Spread
 from ..campaigns.rendering import parse_template
-from ..campaigns.statuses import RecipientStatus, can
-from ..contacts.browse import list_columns
+from ..campaigns.statuses import CampaignStatus, RecipientStatus, can
+from ..contacts import ImportFileError
+from ..contacts.browse import field_columns, list_columns
+from ..edge import upload_rows
 from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
@@ -38,6 +42,7 @@ from ..numbers import WAIT_REASONS, capacities, linked_apps, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
 from ..sending.factory import build_gateway
+from ..uploads import temporary_upload
 from ..url_numbers import page_arg, parse_id
 from . import forms
 from .audit import audit
@@ -181,8 +186,9 @@ def options_page(campaign: Campaign, status: int = 200):
         campaign=campaign,
         options=json.loads(campaign.options_json),
         apps=linked_apps(db.session.connection()),
+        columns=field_columns(campaign.contact_list),
         estimate=estimate_text(
-            service.campaign_options(campaign), campaign.contact_list.contact_count, campaign.id
+            service.campaign_options(campaign), campaign.contact_list.contact_count, campaign
         ),
     ), status
 
@@ -209,16 +215,19 @@ def estimate(campaign_id: int):
     )
     return render_template(
         "campaigns/_estimate.html",
-        text=estimate_text(options, pending, campaign.id),
+        text=estimate_text(options, pending, campaign),
         problem=None,
     )
 
 
-def estimate_text(options, recipients: int, campaign_id: int | None = None) -> str:
+def estimate_text(options, recipients: int, campaign: Campaign) -> str:
     """ "≈ 2 h 10 min for 137 messages (one every 0.6 s on average, random pauses included),
-    finishes today at 17:40", in the reader's language and time zone."""
+    finishes today at 17:40", in the reader's language and time zone; for reminders, when
+    the first and the last go and the most in a day."""
     now = utcnow()
-    numbers = capacities(db.session.connection(), options.apps, now, campaign_id)
+    if options.schedule is not None:
+        return reminders_text(service.due_spread(db.session, campaign, now, options))
+    numbers = capacities(db.session.connection(), options.apps, now, campaign.id)
     finish = estimate_finish(options, recipients, now, numbers)
     if finish is None:
         return _("Longer than a year at this pace: raise the rate or the daily limit.")
@@ -243,6 +252,19 @@ def estimate_text(options, recipients: int, campaign_id: int | None = None) -> s
         duration=duration_text(finish - now),
         pace=pace,
         when=when,
+    )
+
+
+def reminders_text(spread: Spread | None) -> str:
+    """ "First at 4 December 10:00, last at 11 December 10:00, at most 3 a day"."""
+    if spread is None:
+        return _("No reminder is due from now on: check the date column and the rule.")
+    return ngettext(
+        "First at %(first)s, last at %(last)s, at most %(num)s a day",
+        "First at %(first)s, last at %(last)s, at most %(num)s a day",
+        spread.most_per_day,
+        first=format_datetime(spread.first, "d MMMM HH:mm"),
+        last=format_datetime(spread.last, "d MMMM HH:mm"),
     )
 
 
@@ -313,7 +335,46 @@ def start(campaign_id: int):
 @bp.get("/<int:campaign_id>")
 def detail(campaign_id: int):
     campaign = load(campaign_id)
-    return render_template("campaigns/detail.html", campaign=campaign, **progress_context(campaign))
+    scheduled = service.campaign_options(campaign).schedule is not None
+    return render_template(
+        "campaigns/detail.html",
+        campaign=campaign,
+        timeline=service.timeline(db.session, campaign) if scheduled else None,
+        scheduled=scheduled,
+        **progress_context(campaign),
+    )
+
+
+@bp.post("/<int:campaign_id>/recipients")
+def add_recipients(campaign_id: int):
+    """More rows for a started campaign, from a file with the list's columns."""
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        flash(_("Choose a file to upload."), "error")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    try:
+        with temporary_upload(file, Path(current_app.instance_path) / "uploads") as path:
+            rows = upload_rows(path, file.filename, sheet=None)
+    except ImportFileError as error:
+        flash(error.text(), "error")
+        return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    added = service.add_recipients(
+        db.session, campaign_id, rows, region=current_app.config["PHONE_DEFAULT_REGION"]
+    )
+    audit("campaign_rows_added", ("campaign", campaign_id), {"added": added.added})
+    db.session.commit()
+    flash(
+        _(
+            "Added: %(added)s; skipped: %(skipped)s; already there: %(duplicates)s; "
+            "without a valid phone: %(rejected)s.",
+            added=added.added,
+            skipped=added.skipped,
+            duplicates=added.duplicates,
+            rejected=len(added.rejected),
+        ),
+        "success",
+    )
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 
 @bp.get("/<int:campaign_id>/progress")
@@ -342,6 +403,11 @@ def progress_context(campaign: Campaign) -> dict:
             until=campaign.waiting_until and format_datetime(campaign.waiting_until, "short"),
         )
         if (waiting := waiting_code(campaign))
+        else _(
+            "Waiting for the next reminder at %(at)s.",
+            at=format_datetime(campaign.next_due_at, "short"),
+        )
+        if campaign.status == CampaignStatus.RUNNING and campaign.next_due_at
         else None,
     }
 

@@ -47,4 +47,22 @@ def sending_options(form: MultiDict) -> dict[str, Any]:
         options["start_at"] = form["start_at"] or None
     if "apps_shown" in form:
         options["app"] = [int(a) for a in form.getlist("app") if a.isdigit()] or None
+    if "schedule_column" in form:
+        options["schedule"] = schedule(form)
     return options
+
+
+def schedule(form: MultiDict) -> dict[str, Any] | None:
+    """The reminder schedule from the wizard's fields; None without a date column."""
+    if not form.get("schedule_column"):
+        return None
+    grace = number(form.get("grace_hours"))
+    return {
+        "column": form["schedule_column"],
+        "time_column": form.get("schedule_time_column") or None,
+        "rule": form.get("schedule_rule", "before"),
+        "days": whole(form.get("schedule_days")),
+        "hours": whole(form.get("schedule_hours")),
+        "at": form.get("schedule_at") or None,
+        "late": {"grace_hours": grace} if form.get("late") == "grace" else "skip",
+    }

@@ -121,10 +121,14 @@ def save_number():
         given["rate_per_minute"] = forms.number(form["rate_per_minute"])
         given["daily_limit"] = forms.whole(form.get("daily_limit"))
         start = forms.whole(form.get("warmup_start"))
-        given["warmup"] = None if start is None else {
-            "start": start,
-            "growth_percent": forms.number(form.get("warmup_growth_percent")) or 0,
-        }
+        given["warmup"] = (
+            None
+            if start is None
+            else {
+                "start": start,
+                "growth_percent": forms.number(form.get("warmup_growth_percent")) or 0,
+            }
+        )
     try:
         update_number(db.session.connection(), key, given, utcnow())
     except NumberError as error:
