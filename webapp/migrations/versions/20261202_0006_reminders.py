@@ -1,6 +1,6 @@
 """Reminders: each recipient's due time; campaigns rest until their next one
 
-Revision ID: reminders
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02 00:45:00
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'reminders'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
