@@ -102,7 +102,7 @@ def import_into_fresh_sqlite(path: Path) -> tuple[float, float, int]:
     from sqlalchemy import create_engine, event
 
     import webapp.models  # noqa: F401  (registers the tables)
-    from webapp.contacts import import_contacts
+    from webapp.contacts import import_contacts, preview_file
     from webapp.extensions import db
 
     database = OUT / f"{path.stem}.sqlite3"
@@ -116,6 +116,8 @@ def import_into_fresh_sqlite(path: Path) -> tuple[float, float, int]:
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     db.metadata.create_all(engine)
+    # A server has read an upload before: its forkserver of reading children is running.
+    preview_file(path, path.name)
     start, cpu = time.perf_counter(), time.process_time()
     with engine.begin() as conn:
         report = import_contacts(conn, path, path.name, name=path.stem)
