@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from webapp.contacts.rows import insert_rows
 from webapp.models import Contact, ContactList, ImportReject
@@ -24,8 +24,8 @@ def test_awkward_text_is_stored_as_it_was(conn):
     contacts = {"row": rows, "phone": phones, "fields_json": fields}
     rejects = {"row": rows, "kind": np.full(len(rows), "invalid"), "value": pd.Series(AWKWARD)}
 
-    insert_rows(conn, Contact.__table__, contacts, list_id=list_id)
-    insert_rows(conn, ImportReject.__table__, rejects, list_id=list_id, reason="\\ tab\t")
+    insert_rows(conn, Contact.__table__, [contacts], list_id=list_id)
+    insert_rows(conn, ImportReject.__table__, [rejects], list_id=list_id, reason="\\ tab\t")
 
     stored = stored_contacts(conn, list_id)
     assert [stored[phone] for phone in phones] == [
@@ -37,5 +37,27 @@ def test_awkward_text_is_stored_as_it_was(conn):
 
 
 def test_an_empty_batch_writes_nothing(conn):
-    insert_rows(conn, Contact.__table__, {"row": np.array([], int)}, list_id=1)
+    insert_rows(conn, Contact.__table__, [{"row": np.array([], int)}], list_id=1)
     assert stored_contacts(conn, 1) == {}
+
+
+def test_batches_are_stored_in_the_order_given(conn):
+    list_id = conn.execute(
+        insert(ContactList.__table__).values(name="x", phone_column="Телефон")
+    ).inserted_primary_key[0]
+    batches = [
+        {
+            "row": np.array([row]),
+            "phone": pd.Series([f"792435500{row:02d}"]),
+            "fields_json": pd.Series(["{}"]),
+        }
+        for row in (5, 2, 9, 3)
+    ]
+
+    insert_rows(conn, Contact.__table__, batches, list_id=list_id)
+
+    contacts = Contact.__table__
+    in_id_order = conn.scalars(
+        select(contacts.c.row).where(contacts.c.list_id == list_id).order_by(contacts.c.id)
+    )
+    assert list(in_id_order) == [5, 2, 9, 3]

@@ -130,23 +130,27 @@ def import_contacts(
         )
     ).inserted_primary_key[0]
     others = table.cells.drop(columns=column)
-    for part in _batches(verdict.stored):
-        contacts = {
+    contacts = (
+        {
             "row": table.rows[part],
             "phone": phones.take(part),
             "fields_json": fields_json(others.take(part)),
         }
-        insert_rows(conn, Contact.__table__, contacts, list_id=list_id)
+        for part in _batches(verdict.stored)
+    )
+    insert_rows(conn, Contact.__table__, contacts, list_id=list_id)
     rejects = verdict.rejects(reasons)
-    for part in _batches(np.arange(len(rejects))):
-        batch = rejects.iloc[part]
-        columns = {
+    reject_batches = (rejects.iloc[part] for part in _batches(np.arange(len(rejects))))
+    columns = (
+        {
             "row": table.rows[batch["position"]],
             "kind": batch["kind"],
             "value": table.cells[column].take(batch["position"]),
             "reason": batch["reason"],
         }
-        insert_rows(conn, ImportReject.__table__, columns, list_id=list_id)
+        for batch in reject_batches
+    )
+    insert_rows(conn, ImportReject.__table__, columns, list_id=list_id)
     return ImportReport(
         list_id=list_id,
         stored=stored,

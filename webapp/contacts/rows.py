@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from itertools import repeat
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain, repeat
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Table, insert, select
 
 from webapp.columns import joined_rows, literal
@@ -24,32 +25,43 @@ _COMPACT_JSON = {"ensure_ascii": False, "separators": (",", ":")}
 _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
+Columns = Mapping[str, pd.Series | np.ndarray]
+
+
 def insert_rows(
-    conn: Connection, table: Table, columns: dict[str, pd.Series | np.ndarray], **constants: object
+    conn: Connection, table: Table, batches: Iterable[Columns], **constants: object
 ) -> None:
-    """Insert one batch given column by column, with `constants` on every row.
+    """Insert batches given column by column (the same columns in each), `constants` on every row.
 
     SQLAlchemy's per-row parameter handling costs more than the database's insert itself, so
-    the rows go straight to the driver: one COPY on PostgreSQL, one executemany on SQLite. No
-    column here may need a type conversion or a Python-side default.
+    the rows go straight to the driver: executemany on SQLite; on PostgreSQL one COPY for all
+    batches, sent by a background thread so that the server stores a batch while the next one
+    is being built. No column here may need a type conversion or a Python-side default.
     """
-    if not len(next(iter(columns.values()), ())):
+    batches = (batch for batch in batches if len(next(iter(batch.values()), ())))
+    first = next(batches, None)
+    if first is None:
         return
-    names = [*constants, *columns]
+    batches = chain([first], batches)
+    names = [*constants, *first]
     quote = conn.dialect.identifier_preparer.quote
     into = f"{quote(table.name)} ({', '.join(map(quote, names))})"
     if conn.dialect.name == "postgresql":
-        cells = [_copy_text(pa.array([str(value)]))[0] for value in constants.values()]
-        cells += [_copy_text(pa.array(column)) for column in columns.values()]
-        rows = joined_rows([pc.binary_join_element_wise(*cells, literal("\t")), literal("\n")])
+        fixed = [_copy_text(pa.array([str(value)]))[0] for value in constants.values()]
         cursor = conn.connection.driver_connection.cursor()  # psycopg 3
-        with cursor, cursor.copy(f"COPY {into} FROM STDIN") as copy:
-            copy.write(rows)
+        statement = f"COPY {into} FROM STDIN"
+        with cursor, cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+            for columns in batches:
+                cells = fixed + [_copy_text(pa.array(column)) for column in columns.values()]
+                copy.write(
+                    joined_rows([pc.binary_join_element_wise(*cells, literal("\t")), literal("\n")])
+                )
         return
     statement = f"INSERT INTO {into} VALUES ({', '.join(['?'] * len(names))})"
-    values = [column.tolist() for column in columns.values()]
-    rows = zip(*map(repeat, constants.values()), *values, strict=False)  # repeat is endless
-    conn.exec_driver_sql(statement, list(rows))
+    for columns in batches:
+        values = [column.tolist() for column in columns.values()]
+        rows = zip(*map(repeat, constants.values()), *values, strict=False)  # repeat is endless
+        conn.exec_driver_sql(statement, list(rows))
 
 
 def _copy_text(values: pa.Array) -> pa.Array:

@@ -47,8 +47,11 @@ def downgrade():
     op.drop_index('ix_recipients_campaign_due', table_name='recipients')
     op.drop_index('uq_recipients_campaign_phone_due', table_name='recipients')
     op.drop_index('uq_recipients_campaign_phone', table_name='recipients')
+    # The constraint back under the name upgrade() knows it by on each database.
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    name = 'uq_recipients_campaign_id' if sqlite else 'recipients_campaign_id_phone_key'
     with op.batch_alter_table('recipients', schema=None) as batch_op:
         batch_op.drop_column('due_at')
-        batch_op.create_unique_constraint('recipients_campaign_id_phone_key', ['campaign_id', 'phone'])
+        batch_op.create_unique_constraint(name, ['campaign_id', 'phone'])
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_column('next_due_at')
