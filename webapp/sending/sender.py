@@ -206,6 +206,7 @@ class Store(Protocol):
         gap_s: float = 0.0,
         horizon_s: float = math.inf,
         lead_s: float = 0.0,
+        scheduled: bool = False,
     ) -> list[Claimed] | None:
         """Renew the lease and mark up to ``limit`` due pending recipients ``sending`` by us,
         each with a slot of one of its WhatsApp numbers (see ``webapp.numbers``).
@@ -214,7 +215,8 @@ class Store(Protocol):
         the campaign's own limit (None: its options' numbers, no limit). The campaign's own
         slots start at ``not_before`` and keep ``gap_s`` apart; slots more than ``horizon_s``
         ahead are not taken, nor a paced number's slots less than ``lead_s`` ahead. None when
-        the lease is no longer ours or the campaign is not running.
+        the lease is no longer ours or the campaign is not running. ``scheduled``: the
+        campaign's recipients each have a due time (reminders), taken in due order.
         """
         ...
 
@@ -714,6 +716,7 @@ class CampaignRun:
                 gap_s=self.pacer.interval_s,
                 horizon_s=config.claim_lead_s + config.claim_ahead_s,
                 lead_s=config.claim_lead_s,
+                scheduled=self.options.schedule is not None,
             )
 
         began = self.clock.monotonic()

@@ -267,19 +267,21 @@ class SqlStore:
         gap_s: float = 0.0,
         horizon_s: float = math.inf,
         lead_s: float = 0.0,
+        scheduled: bool = False,
     ) -> list[Claimed] | None:
-        due = (
-            select(recipients.c.id)
-            .where(
-                recipients.c.campaign_id == campaign_id,
-                recipients.c.status == RecipientStatus.PENDING,
-                or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
-                or_(recipients.c.due_at.is_(None), recipients.c.due_at <= now),
-            )
-            .order_by(recipients.c.due_at, recipients.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        due = select(recipients.c.id).where(
+            recipients.c.campaign_id == campaign_id,
+            recipients.c.status == RecipientStatus.PENDING,
+            or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
         )
+        # A range on the (campaign, status, due_at) index: the scan stops at the first
+        # recipient not yet due instead of reading all of them.
+        due = (
+            due.where(recipients.c.due_at <= now).order_by(recipients.c.due_at, recipients.c.id)
+            if scheduled
+            else due.order_by(recipients.c.id)
+        )
+        due = due.limit(limit).with_for_update(skip_locked=True)
         fields = (
             select(contacts.c.fields_json)
             .where(contacts.c.id == recipients.c.contact_id)
