@@ -218,7 +218,7 @@ def insert_recipients(
                 _stored([due and due.at for _, due in people], conn.dialect.name), dtype="object"
             ),
         }
-        insert_rows(conn, Recipient.__table__, columns, campaign_id=campaign_id, attempts=0)
+        insert_rows(conn, Recipient.__table__, [columns], campaign_id=campaign_id, attempts=0)
     return counts
 
 
