@@ -205,8 +205,9 @@ def test_due_scheduled_campaigns_start(make_campaign, store, read):
     soon = make_campaign(phones(1), status="scheduled", start_at=LATER.isoformat())
     now = make_campaign(phones(1, start=9), status="scheduled")
 
-    assert store.start_due(NOW) == [now]
-    assert store.start_due(LATER) == [soon]
+    assert store.campaigns_to_run(NOW) == [now]
+    assert read(soon)[0].status == "scheduled"
+    assert store.campaigns_to_run(LATER) == [soon, now]
     assert read(soon)[0].status == "running"
 
 

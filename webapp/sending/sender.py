@@ -172,12 +172,9 @@ class Store(Protocol):
     differ agree on when one expires. Any method may raise ``StoreUnavailable``.
     """
 
-    def start_due(self, now: datetime) -> list[int]:
-        """Turn scheduled campaigns whose ``start_at`` has come to ``running``; their ids."""
-        ...
-
     def campaigns_to_run(self, now: datetime) -> list[int]:
-        """Running campaigns whose lease is free or expired, not resting until after ``now``."""
+        """Running campaigns whose lease is free or expired, not resting until after ``now``,
+        and scheduled ones whose ``start_at`` has come, turned ``running``."""
         ...
 
     def take_lease(
@@ -357,9 +354,7 @@ class Sender:
     def tick(self) -> None:
         """Start due scheduled campaigns and a run for each campaign whose lease we get."""
         self._reap()
-        now = self.clock.now()
-        self.store.start_due(now)
-        for campaign_id in self.store.campaigns_to_run(now):
+        for campaign_id in self.store.campaigns_to_run(self.clock.now()):
             if self._stopping.is_set():
                 return
             with self._lock:

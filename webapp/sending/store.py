@@ -144,48 +144,30 @@ class SqlStore:
                 raise StoreUnavailable(_reason(exc)) from exc
             raise
 
-    def start_due(self, now: datetime) -> list[int]:
-        with self._begin() as conn:
-            scheduled = conn.execute(
-                select(campaigns.c.id, campaigns.c.options_json).where(
-                    campaigns.c.status == CampaignStatus.SCHEDULED
-                )
-            ).all()
-            started = []
-            for campaign_id, options_json in scheduled:
-                try:
-                    start_at = _options(options_json).start_at
-                except OptionsError:
-                    logger.exception("campaign %s: unreadable sending options", campaign_id)
-                    continue
-                if start_at is not None and start_at > now:
-                    continue
-                moved = conn.execute(
-                    update(campaigns)
-                    .where(
-                        campaigns.c.id == campaign_id,
-                        campaigns.c.status == CampaignStatus.SCHEDULED,
-                    )
-                    .values(
-                        status=CampaignStatus.RUNNING,
-                        started_at=func.coalesce(
-                            campaigns.c.started_at, literal(now, UTCDateTime())
-                        ),
-                    )
-                ).rowcount
-                if moved:
-                    started.append(campaign_id)
-        return started
-
     def campaigns_to_run(self, now: datetime) -> list[int]:
         with self._begin() as conn:
-            return list(
-                conn.scalars(
-                    select(campaigns.c.id)
-                    .where(campaigns.c.status == CampaignStatus.RUNNING, _lease_free(), _awake(now))
-                    .order_by(campaigns.c.id)
+            # One query per poll, however many campaigns wait: running ones to lease, and
+            # scheduled ones, started here when their time has come.
+            candidates = conn.execute(
+                select(campaigns.c.id, campaigns.c.status, campaigns.c.options_json)
+                .where(
+                    or_(
+                        and_(
+                            campaigns.c.status == CampaignStatus.RUNNING,
+                            _lease_free(),
+                            _awake(now),
+                        ),
+                        campaigns.c.status == CampaignStatus.SCHEDULED,
+                    )
                 )
-            )
+                .order_by(campaigns.c.id)
+            ).all()
+            return [
+                campaign_id
+                for campaign_id, status, options_json in candidates
+                if status == CampaignStatus.RUNNING
+                or _start_if_due(conn, campaign_id, options_json, now)
+            ]
 
     def take_lease(
         self, campaign_id: int, owner: str, now: datetime, lease_s: float
@@ -555,6 +537,27 @@ def _awake(now: datetime):
     return or_(
         campaigns.c.next_due_at.is_(None),
         campaigns.c.next_due_at <= literal(now, UTCDateTime()),
+    )
+
+
+def _start_if_due(conn: Connection, campaign_id: int, options_json: str, now: datetime) -> bool:
+    """Turn a scheduled campaign whose ``start_at`` has come to ``running``; whether it did."""
+    try:
+        start_at = _options(options_json).start_at
+    except OptionsError:
+        logger.exception("campaign %s: unreadable sending options", campaign_id)
+        return False
+    if start_at is not None and start_at > now:
+        return False
+    return bool(
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.SCHEDULED)
+            .values(
+                status=CampaignStatus.RUNNING,
+                started_at=func.coalesce(campaigns.c.started_at, literal(now, UTCDateTime())),
+            )
+        ).rowcount
     )
 
 
