@@ -5,7 +5,7 @@ Used where Python per row would cost seconds on a million rows: downloads and bu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -32,3 +32,13 @@ def joined_rows(
     # A string array keeps its values back to back in one buffer: take them as they lie.
     offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
     return rows.buffers()[2][offsets[0] : offsets[-1]].to_pybytes()
+
+
+def utf8_bytes(column: pa.Array | pa.ChunkedArray) -> Iterator[np.ndarray]:
+    """The column's texts back to back as UTF-8 bytes, chunk by chunk, read in place."""
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        chunk = chunk.cast(pa.large_string())
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)
+        if chunk.buffers()[2] is not None:
+            data = np.frombuffer(chunk.buffers()[2], np.uint8)
+            yield data[offsets[chunk.offset] : offsets[chunk.offset + len(chunk)]]
