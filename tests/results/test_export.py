@@ -89,3 +89,33 @@ def test_rejects_download_carries_no_live_formulas(admin_client, app, tmp_path):
     assert rows[0] == ["строка", "значение", "причина"]
     assert [row[1] for row in rows[1:]] == ["'" + value for value in rejected]
     assert "'-1+cmd|' /C calc'!A0" in [row[1] for row in rows[1:]]
+
+
+def test_a_csv_export_is_the_same_bytes_on_every_database(admin_client, app, admin):
+    """Cells a writer could get wrong: quotes, ``;``, line breaks, blanks, empty and missing
+    values, Cyrillic, formulas beside plain numbers, and a time on the other side of midnight."""
+    with app.app_context():
+        fields = [
+            {"Имя": 'Анна "Ёж"; ООО', "Заметка": "две\r\nстроки"},
+            {"Имя": "", "Заметка": "=1+2"},
+            {"Имя": " пробел ", "Заметка": "-5"},
+            {"Имя": "Олег"},  # no note at all
+        ]
+        contact_list = make_list(PHONES[:4], fields)
+        campaign_id = make_campaign(contact_list.id, "Привет, {{ Имя }}!", start=True)
+        sent_at = datetime(2026, 7, 1, 21, 59, 59, 999999, tzinfo=UTC)
+        mark_recipients(campaign_id, PHONES[:2], "sent", message="Привет; «да»", sent_at=sent_at)
+        mark_recipients(campaign_id, PHONES[2:3], "failed", error='+7 "нет"\nв WhatsApp')
+
+    data = admin_client.get(f"/campaigns/{campaign_id}/export.csv").data
+
+    assert data.decode("utf-8").split("\r\n") == [
+        "\ufeffТелефон;Статус;Имя;Заметка;Сообщение;ID сообщения;Статус в шлюзе;Ошибка;Попытки;"
+        "Время",
+        '79243550000;Отправлено;"Анна ""Ёж""; ООО";"две',  # a line break inside quotes
+        'строки";"Привет; «да»";;;;1;2026-07-02 00:59:59',  # Moscow time, to the second
+        '79243550001;Отправлено;;\'=1+2;"Привет; «да»";;;;1;2026-07-02 00:59:59',
+        '79243550002;Ошибка; пробел ;-5;;;;"\'+7 ""нет""\nв WhatsApp";1;',
+        "79243550003;В очереди;Олег;;;;;;0;",
+        "",
+    ]

@@ -112,9 +112,15 @@ def result_tables(
     walks an index in id order), for exports of any size in constant memory.
 
     ``sent_at`` is UTC text, ``fields_json`` the contact's fields ("{}" when it is gone).
-    PostgreSQL writes the rows as CSV (COPY) for Arrow to read; no Python runs per row.
+    PostgreSQL writes the rows as CSV (COPY) for Arrow to read; no Python runs per row. The
+    connection is taken here, so the tables may be read in another thread.
     """
-    connection = session.connection()
+    return _tables(session.connection(), campaign_id, status, search, size)
+
+
+def _tables(
+    connection: Connection, campaign_id: int, status: str | None, search: str, size: int
+) -> Iterator[pa.Table]:
     postgres = connection.dialect.name == "postgresql"
     sent_at = (
         func.to_char(func.timezone("UTC", Recipient.sent_at), "YYYY-MM-DD HH24:MI:SS")
