@@ -3,6 +3,7 @@ list holds never comes out as a live formula, and every row comes out as the pag
 
 import csv
 import io
+import threading
 from datetime import UTC, datetime
 
 import openpyxl
@@ -119,3 +120,15 @@ def test_a_csv_export_is_the_same_bytes_on_every_database(admin_client, app, adm
         "79243550003;В очереди;Олег;;;;;;0;",
         "",
     ]
+
+
+def test_a_download_left_halfway_stops_reading_the_database(admin_client, campaign, monkeypatch):
+    monkeypatch.setattr("webapp.results.export.BATCH_ROWS", 2)  # several batches to read
+    response = admin_client.get(f"/campaigns/{campaign}/export.csv", buffered=False)
+    chunks = iter(response.response)
+    assert next(chunks).startswith("\ufeff".encode())  # the header; rows are read meanwhile
+
+    response.close()  # the client went away
+
+    assert not [thread for thread in threading.enumerate() if thread.name == "export-reader"]
+    assert read_rows(admin_client.get(f"/campaigns/{campaign}/export.csv"))[1][0] == PHONES[0]
