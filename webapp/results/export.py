@@ -43,19 +43,23 @@ def result_table(
     """The export's header and its rows in batches: phone, status, the list's fields, then the
     outcome."""
     columns = field_columns(campaign.contact_list)
+    labels = {key: translate(label) for key, label in RECIPIENT_LABELS.items()}
+    fields_schema = pa.schema([(column, pa.string()) for column in columns])
+    # The outcome's columns: each header with how its cells come from a batch of result_tables.
+    outcome: dict[str, Callable[[pa.Table], pa.ChunkedArray]] = {
+        N_("Message"): lambda rows: rows["message"],
+        N_("Message ID"): lambda rows: rows["message_id"],
+        N_("Gateway status"): lambda rows: rows["gateway_status"],
+        N_("Error"): lambda rows: translated(rows["error"], translate),
+        N_("Attempts"): lambda rows: rows["attempts"],
+        N_("Time"): lambda rows: _local_time(rows["sent_at"], timezone),
+    }
     header = [
         campaign.contact_list.phone_column,
         translate(N_("Status")),
         *columns,
-        translate(N_("Message")),
-        translate(N_("Message ID")),
-        translate(N_("Gateway status")),
-        translate(N_("Error")),
-        translate(N_("Attempts")),
-        translate(N_("Time")),
+        *(translate(name) for name in outcome),
     ]
-    labels = {key: translate(label) for key, label in RECIPIENT_LABELS.items()}
-    fields_schema = pa.schema([(column, pa.string()) for column in columns])
 
     def tables() -> Iterator[pa.Table]:
         batches = result_tables(session, campaign.id, status=status, search=search, size=BATCH_ROWS)
@@ -64,12 +68,7 @@ def result_table(
                 rows["phone"],
                 translated(rows["status"], labels.get),
                 *_fields(rows["fields_json"], fields_schema).columns,
-                rows["message"],
-                rows["message_id"],
-                rows["gateway_status"],
-                translated(rows["error"], translate),
-                rows["attempts"],
-                _local_time(rows["sent_at"], timezone),
+                *(cells(rows) for cells in outcome.values()),
             ]
             yield pa.table(cells, names=[str(i) for i in range(len(cells))])
 
