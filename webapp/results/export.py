@@ -28,7 +28,9 @@ from ..i18n import N_
 from ..models import Campaign
 from .queries import result_tables
 
-BATCH_ROWS = 10_000  # rows read at a time: memory stays flat, calls stay few
+BATCH_ROWS = (
+    5_000  # rows read at a time: memory stays flat (two batches are read ahead), calls stay few
+)
 
 
 def result_table(
