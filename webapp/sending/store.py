@@ -198,26 +198,7 @@ class SqlStore:
             ).rowcount
             if not taken:
                 return None
-            # Whoever claimed these is gone (its lease expired or was let go): the call may or
-            # may not have been made, so they are never sent again automatically.
-            left = _claims(
-                conn,
-                recipients.c.campaign_id == campaign_id,
-                recipients.c.status == RecipientStatus.SENDING,
-                or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
-            )
-            orphaned = len(left)
-            if orphaned:
-                conn.execute(
-                    update(recipients)
-                    .where(recipients.c.id.in_(left))
-                    .values(status=RecipientStatus.UNKNOWN, error=INTERRUPTED, updated_at=now)
-                )
-                settle(conn, [Settled(*left[i], RecipientStatus.UNKNOWN) for i in left], now)
-                logger.warning(
-                    "campaign %s: %s interrupted sends now unknown", campaign_id, orphaned
-                )
-                _count(conn, campaign_id, Counter(unknown=orphaned), now)
+            _settle_interrupted(conn, campaign_id, owner, now)
             row = conn.execute(
                 select(
                     campaigns.c.template,
@@ -329,9 +310,8 @@ class SqlStore:
                 recipients.c.status == RecipientStatus.SENDING,
                 recipients.c.claimed_by == owner,
             )
-            if lost:
-                _refund(conn, lost, now)
-                settle(conn, [Settled(*lost[i], "refused") for i in lost], now)
+            _refund(conn, lost, now)
+            settle(conn, [Settled(*lost[i], "refused") for i in lost], now)
             return bool(
                 conn.execute(
                     update(campaigns)
@@ -423,6 +403,30 @@ _CLAIM = (
         updated_at=bindparam("b_now", type_=UTCDateTime()),
     )
 )
+
+
+def _settle_interrupted(conn: Connection, campaign_id: int, owner: str, now: datetime) -> None:
+    """Make ``unknown`` the campaign's recipients left ``sending`` by anyone but ``owner``.
+
+    Whoever claimed these is gone (its lease expired or was let go): the call may or may not
+    have been made, so they are never sent again automatically.
+    """
+    left = _claims(
+        conn,
+        recipients.c.campaign_id == campaign_id,
+        recipients.c.status == RecipientStatus.SENDING,
+        or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
+    )
+    if not left:
+        return
+    conn.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(left))
+        .values(status=RecipientStatus.UNKNOWN, error=INTERRUPTED, updated_at=now)
+    )
+    settle(conn, [Settled(*left[i], RecipientStatus.UNKNOWN) for i in left], now)
+    logger.warning("campaign %s: %s interrupted sends now unknown", campaign_id, len(left))
+    _count(conn, campaign_id, Counter(unknown=len(left)), now)
 
 
 def _due(campaign_id: int, limit: int, now: datetime, scheduled: bool) -> Select:
