@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Select, case, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, object_session
 
-from ..contacts import InvalidPhoneError, normalize_phone, normalize_phones
+from ..contacts import InvalidPhoneError, list_columns, normalize_phone, normalize_phones
 from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
@@ -451,7 +451,7 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
     items = [
         PreviewItem(
             phone,
-            render_for_contact(template, campaign.id, contact_list, phone, fields),
+            render_for_contact(template, campaign.id, contact_list.phone_column, phone, fields),
             opted_out,
             dues.of(json.loads(fields)),
         )
@@ -549,7 +549,7 @@ def prepare_test(
     ).first()
     if first is None:
         raise CampaignError(EMPTY_LIST, field="list_id")
-    message = render_for_contact(template, campaign.id, contact_list, *first)
+    message = render_for_contact(template, campaign.id, contact_list.phone_column, *first)
     apps = campaign_options(campaign).apps
     return PreparedTest(phone, message.text, apps[0] if apps else None)
 
@@ -827,7 +827,11 @@ def _parsed_template(text: Any, contact_list: ContactList) -> MessageTemplate:
     if not isinstance(text, str) or not text.strip():
         raise CampaignError(TEMPLATE_MISSING, field="template")
     try:
-        return parse_template(_storable(text, "template").replace("\r\n", "\n"), contact_list)
+        return parse_template(
+            _storable(text, "template").replace("\r\n", "\n"),
+            list_columns(contact_list),
+            contact_list.phone_column,
+        )
     except TemplateError as error:
         raise CampaignError(
             error.message,

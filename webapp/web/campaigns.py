@@ -149,7 +149,7 @@ def check():
         problem = _("Choose a contact list first.")
     else:
         try:
-            parse_template(template, contact_list)
+            parse_template(template, list_columns(contact_list), contact_list.phone_column)
         except TemplateError as error:
             problem = error.text()
     return render_template("campaigns/_check.html", problem=problem)
