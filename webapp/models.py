@@ -266,6 +266,8 @@ class Recipient(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When a scheduled campaign's reminder goes (not before); None: as soon as pacing allows.
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The schedule's time fell outside the send window: due_at is the window's next opening.
+    due_moved: Mapped[bool | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -118,3 +118,32 @@ def test_rows_added_to_a_completed_campaign_run_it_again(session, visits):
     assert (added.added, added.skipped, added.duplicates, added.rejected) == (1, 0, 0, [])
     campaign = service.get_campaign(session, campaign.id)
     assert (campaign.status, campaign.finished_at, campaign.count_pending) == ("running", None, 3)
+
+
+def test_a_due_time_outside_the_send_window_is_moved_and_remembered(session, visits):
+    # Two hours before a 09:30 visit is 07:30, before the 09:00–21:00 window opens.
+    campaign, recipients = started(session, visits, days=0, at=None, hours=2)
+    assert recipients["79000000001"][2] == datetime(2026, 12, 3, 6, 0, tzinfo=UTC)  # 09:00
+    service.add_recipients(
+        session,
+        campaign.id,
+        [
+            {"Телефон": "79000000031", "Визит": "09.12.2026 08:00"},
+            {"Телефон": "79000000032", "Визит": "09.12.2026 12:00"},
+        ],
+        NOW,
+    )
+    moved = dict(
+        session.execute(
+            select(Recipient.phone, Recipient.due_moved).where(Recipient.campaign_id == campaign.id)
+        ).all()
+    )
+    assert moved == {
+        "79000000001": True,
+        "79000000002": True,  # a date without a time is at midnight
+        "79000000003": False,
+        "79000000004": False,
+        "79000000005": False,
+        "79000000031": True,
+        "79000000032": False,
+    }

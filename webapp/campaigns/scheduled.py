@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     MetaData,
@@ -98,6 +99,7 @@ def schedule_list(
         Column("cell", Text, primary_key=True),  # each contact finds its row by this key
         Column("time_cell", Text, primary_key=True),
         Column("due_at", UTCDateTime),
+        Column("moved", Boolean),
         Column("error", Text),
         prefixes=["TEMPORARY"],
     )
@@ -105,7 +107,13 @@ def schedule_list(
     try:
         distinct = conn.execute(select(*cells).where(Contact.list_id == list_id).distinct())
         rows = [
-            {"cell": cell, "time_cell": time_cell, "due_at": due.at, "error": due.error}
+            {
+                "cell": cell,
+                "time_cell": time_cell,
+                "due_at": due.at,
+                "moved": due.moved,
+                "error": due.error,
+            }
             for cell, time_cell in distinct
             for due in (dues.at(cell, time_cell),)
         ]
@@ -124,6 +132,7 @@ def schedule_list(
                 case((opted_out, opted_out_reason), else_=known.c.error),
                 literal(0),
                 known.c.due_at,
+                known.c.moved,
             )
             .select_from(Contact)
             .outerjoin(OptOut, OptOut.phone == Contact.phone)
@@ -144,6 +153,7 @@ def schedule_list(
                     recipients.error,
                     recipients.attempts,
                     recipients.due_at,
+                    recipients.due_moved,
                 ],
                 chosen,
             )
@@ -217,6 +227,7 @@ def insert_recipients(
             "due_at": pd.Series(
                 _stored([due and due.at for _, due in people], conn.dialect.name), dtype="object"
             ),
+            "due_moved": pd.Series([due and due.moved for _, due in people], dtype="object"),
         }
         insert_rows(conn, Recipient.__table__, [columns], campaign_id=campaign_id, attempts=0)
     return counts

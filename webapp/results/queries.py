@@ -18,7 +18,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Select, String, case, func, or_, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from ..campaigns.statuses import COUNTED, RecipientStatus
@@ -47,7 +58,7 @@ _RESULT_COLUMNS = (
 # The columns of result_tables.
 EXPORT_COLUMNS = [
     *("id", "phone", "status", "message", "message_id", "gateway_status", "error", "attempts"),
-    *("sent_at", "fields_json"),
+    *("sent_at", "fields_json", "due_at", "due_moved"),
 ]
 
 
@@ -64,6 +75,8 @@ class ResultRow:
     sent_at: datetime | None
     due_at: datetime | None
     """A reminder's due time; None outside scheduled campaigns."""
+    due_moved: bool | None
+    """The send window moved the due time to its next opening."""
     fields: dict[str, Any]
 
 
@@ -100,18 +113,20 @@ def result_tables(
     ``EXPORT_COLUMNS`` of about ``size`` rows, streamed from one query per stored status (each
     walks an index in id order), for exports of any size in constant memory.
 
-    ``sent_at`` is UTC text, ``fields_json`` the contact's fields ("{}" when it is gone).
-    PostgreSQL writes the rows as CSV (COPY) for Arrow to read; no Python runs per row.
+    ``sent_at`` and ``due_at`` are UTC text, ``fields_json`` the contact's fields ("{}" when it
+    is gone), ``due_moved`` "1" or "0" (null outside scheduled campaigns). PostgreSQL writes the
+    rows as CSV (COPY) for Arrow to read; no Python runs per row.
     """
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-    sent_at = (
-        func.to_char(func.timezone("UTC", Recipient.sent_at), "YYYY-MM-DD HH24:MI:SS")
-        if postgres
-        else type_coerce(Recipient.sent_at, String)  # stored as UTC text: taken as it is
-    )
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
-        query = select(*_RESULT_COLUMNS[:-1], sent_at, func.coalesce(Contact.fields_json, "{}"))
+        query = select(
+            *_RESULT_COLUMNS[:-1],
+            _utc_text(Recipient.sent_at, postgres),
+            func.coalesce(Contact.fields_json, "{}"),
+            _utc_text(Recipient.due_at, postgres),
+            cast(Recipient.due_moved, Integer),
+        )
         query = query.select_from(Recipient)
         if not search:  # a search joins the contacts itself
             query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
@@ -123,6 +138,13 @@ def result_tables(
         for rows in result.partitions():
             columns = [pc.cast(pa.array(column), pa.string()) for column in zip(*rows, strict=True)]
             yield pa.table(columns, names=EXPORT_COLUMNS)
+
+
+def _utc_text(moment: Any, postgres: bool) -> Any:
+    """A time column as ``YYYY-MM-DD HH:MM:SS[.ffffff]`` UTC text."""
+    if postgres:
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24:MI:SS")
+    return type_coerce(moment, String)  # stored as UTC text: taken as it is
 
 
 def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Table]:
@@ -200,7 +222,7 @@ def _filtered(
 def _rows(session: Session, ids: Select, order: tuple) -> list[ResultRow]:
     """The rows of the recipients ``ids`` selects: ids first, so skipped rows are never joined."""
     rows = session.execute(
-        select(*_RESULT_COLUMNS, Recipient.due_at, Contact.fields_json)
+        select(*_RESULT_COLUMNS, Recipient.due_at, Recipient.due_moved, Contact.fields_json)
         .outerjoin(Contact, Contact.id == Recipient.contact_id)
         .where(Recipient.id.in_(ids.scalar_subquery()))
         .order_by(*order)
