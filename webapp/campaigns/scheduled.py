@@ -29,10 +29,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..contacts.rows import insert_rows
 from ..models import Contact, OptOut, Recipient, UTCDateTime
@@ -120,45 +120,42 @@ def schedule_list(
         if rows:
             conn.execute(insert(known), rows)
         opted_out = OptOut.phone.is_not(None)
-        chosen = (
+        # A list may repeat a phone and visit: its first row of them is the recipient, as the
+        # unique index on (campaign, phone, due time) wants. Picked here rather than by ON
+        # CONFLICT DO NOTHING, whose extra check per row cost a fifth of the start; a due time
+        # left empty (a skipped row) never conflicts.
+        first = func.row_number().over(
+            partition_by=(Contact.phone, known.c.due_at), order_by=Contact.id
+        )
+        rows = (
             select(
-                literal(campaign_id),
-                Contact.id,
+                literal(campaign_id).label("campaign_id"),
+                Contact.id.label("contact_id"),
                 Contact.phone,
                 case(
                     (opted_out | known.c.error.is_not(None), RecipientStatus.SKIPPED.value),
                     else_=RecipientStatus.PENDING.value,
-                ),
-                case((opted_out, opted_out_reason), else_=known.c.error),
-                literal(0),
+                ).label("status"),
+                case((opted_out, opted_out_reason), else_=known.c.error).label("error"),
+                literal(0).label("attempts"),
                 known.c.due_at,
-                known.c.moved,
+                known.c.moved.label("due_moved"),
+                first.label("first"),
             )
             .select_from(Contact)
             .outerjoin(OptOut, OptOut.phone == Contact.phone)
             .join(known, and_(known.c.cell == cells[0], known.c.time_cell == cells[1]))
             .where(Contact.list_id == list_id)
-            .order_by(Contact.id)
+            .subquery()
         )
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        recipients = Recipient.__table__.c
+        columns = [column for column in rows.c if column.name != "first"]
+        chosen = (
+            select(*columns)
+            .where(or_(rows.c.first == 1, rows.c.due_at.is_(None)))
+            .order_by(rows.c.contact_id)
+        )
         conn.execute(
-            dialect.insert(Recipient.__table__)
-            .from_select(
-                [
-                    recipients.campaign_id,
-                    recipients.contact_id,
-                    recipients.phone,
-                    recipients.status,
-                    recipients.error,
-                    recipients.attempts,
-                    recipients.due_at,
-                    recipients.due_moved,
-                ],
-                chosen,
-            )
-            # A list may repeat a phone and visit: the database keeps the first.
-            .on_conflict_do_nothing()
+            insert(Recipient.__table__).from_select([column.name for column in columns], chosen)
         )
     finally:
         known.drop(conn)
