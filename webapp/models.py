@@ -247,7 +247,17 @@ class Recipient(db.Model):
             postgresql_where=text("due_at IS NOT NULL"),
         ),
         Index("ix_recipients_campaign_status", "campaign_id", "status", "id"),
-        Index("ix_recipients_campaign_due", "campaign_id", "status", "due_at", "id"),  # claims
+        # Scheduled claims, in due order. PostgreSQL leaves out the rows without a due time
+        # (unscheduled campaigns'), a third of the cost of starting one; its min(due_at) still
+        # reads this index. SQLite's would not, so its index keeps every row.
+        Index(
+            "ix_recipients_campaign_due",
+            "campaign_id",
+            "status",
+            "due_at",
+            "id",
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
         Index("ix_recipients_campaign_id", "campaign_id", "id"),  # results in list order
     )
 
