@@ -49,7 +49,8 @@ def result_table(
     """The export's header and its rows in batches: phone, status, the list's fields, then the
     outcome (and a scheduled campaign's due times)."""
     columns = field_columns(campaign.contact_list)
-    scheduled = SCHEDULE_COLUMNS if campaign_options(campaign).schedule else ()
+    scheduled = campaign_options(campaign).schedule is not None
+    due_columns = SCHEDULE_COLUMNS if scheduled else ()
     header = [
         campaign.contact_list.phone_column,
         translate(N_("Status")),
@@ -60,14 +61,19 @@ def result_table(
         translate(N_("Error")),
         translate(N_("Attempts")),
         translate(N_("Time")),
-        *(translate(name) for name, _ in scheduled),
+        *(translate(name) for name, _ in due_columns),
     ]
     labels = {key: translate(label) for key, label in RECIPIENT_LABELS.items()}
     fields_schema = pa.schema([(column, pa.string()) for column in columns])
 
     def tables() -> Iterator[pa.Table]:
         for rows in result_tables(
-            session, campaign.id, status=status, search=search, size=BATCH_ROWS
+            session,
+            campaign.id,
+            status=status,
+            search=search,
+            size=BATCH_ROWS,
+            scheduled=scheduled,
         ):
             cells = [
                 rows["phone"],
@@ -79,7 +85,7 @@ def result_table(
                 translated(rows["error"], translate),
                 rows["attempts"],
                 _local_time(rows["sent_at"], timezone),
-                *(cells(rows, timezone, translate) for _, cells in scheduled),
+                *(due_cells(rows, timezone, translate) for _, due_cells in due_columns),
             ]
             yield pa.table(cells, names=[str(i) for i in range(len(cells))])
 

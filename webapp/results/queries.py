@@ -55,11 +55,12 @@ _RESULT_COLUMNS = (
     Recipient.attempts,
     Recipient.sent_at,
 )
-# The columns of result_tables.
+# The columns of result_tables; a scheduled campaign's end with SCHEDULE_EXPORT_COLUMNS.
 EXPORT_COLUMNS = [
     *("id", "phone", "status", "message", "message_id", "gateway_status", "error", "attempts"),
-    *("sent_at", "fields_json", "due_at", "due_moved"),
+    *("sent_at", "fields_json"),
 ]
+SCHEDULE_EXPORT_COLUMNS = ["due_at", "due_moved"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,36 +109,39 @@ def result_tables(
     status: str | None = None,
     search: str = "",
     size: int = 10_000,
+    scheduled: bool = False,
 ) -> Iterator[pa.Table]:
     """What ``results_page`` pages through, in its order, as Arrow tables of text columns
-    ``EXPORT_COLUMNS`` of about ``size`` rows, streamed from one query per stored status (each
-    walks an index in id order), for exports of any size in constant memory.
+    ``EXPORT_COLUMNS`` (and ``SCHEDULE_EXPORT_COLUMNS`` when ``scheduled``) of about ``size``
+    rows, streamed from one query per stored status (each walks an index in id order), for
+    exports of any size in constant memory.
 
     ``sent_at`` and ``due_at`` are UTC text, ``fields_json`` the contact's fields ("{}" when it
-    is gone), ``due_moved`` "1" or "0" (null outside scheduled campaigns). PostgreSQL writes the
-    rows as CSV (COPY) for Arrow to read; no Python runs per row.
+    is gone), ``due_moved`` "1" or "0". PostgreSQL writes the rows as CSV (COPY) for Arrow to
+    read; no Python runs per row.
     """
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
+    names = EXPORT_COLUMNS + (SCHEDULE_EXPORT_COLUMNS if scheduled else [])
+    due = (_utc_text(Recipient.due_at, postgres), cast(Recipient.due_moved, Integer))
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
         query = select(
             *_RESULT_COLUMNS[:-1],
             _utc_text(Recipient.sent_at, postgres),
             func.coalesce(Contact.fields_json, "{}"),
-            _utc_text(Recipient.due_at, postgres),
-            cast(Recipient.due_moved, Integer),
+            *(due if scheduled else ()),
         )
         query = query.select_from(Recipient)
         if not search:  # a search joins the contacts itself
             query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
         query = _filtered(query, campaign_id, statuses, search).order_by(Recipient.id)
         if postgres:
-            yield from _copied(connection, query, size)
+            yield from _copied(connection, query, size, names)
             continue
         result = connection.execution_options(stream_results=True, yield_per=size).execute(query)
         for rows in result.partitions():
             columns = [pc.cast(pa.array(column), pa.string()) for column in zip(*rows, strict=True)]
-            yield pa.table(columns, names=EXPORT_COLUMNS)
+            yield pa.table(columns, names=names)
 
 
 def _utc_text(moment: Any, postgres: bool) -> Any:
@@ -147,7 +151,9 @@ def _utc_text(moment: Any, postgres: bool) -> Any:
     return type_coerce(moment, String)  # stored as UTC text: taken as it is
 
 
-def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Table]:
+def _copied(
+    connection: Connection, query: Select, size: int, names: list[str]
+) -> Iterator[pa.Table]:
     """The query's rows by ``COPY ... TO STDOUT`` as CSV, read by Arrow ``size`` rows at a time.
 
     COPY hands out one whole row per read; the rows are parsed here, in this thread, so no
@@ -163,20 +169,20 @@ def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Tab
         for row in copy:
             rows.append(row)
             if len(rows) == size:
-                yield _csv_table(rows)
+                yield _csv_table(rows, names)
                 rows = []
         if rows:
-            yield _csv_table(rows)
+            yield _csv_table(rows, names)
 
 
-def _csv_table(rows: list[bytes]) -> pa.Table:
+def _csv_table(rows: list[bytes], names: list[str]) -> pa.Table:
     return pa_csv.read_csv(
         io.BytesIO(b"".join(rows)),
-        read_options=pa_csv.ReadOptions(column_names=EXPORT_COLUMNS, use_threads=False),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         # COPY writes NULL unquoted and empty, an empty text as "".
         convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(EXPORT_COLUMNS, pa.string()),
+            column_types=dict.fromkeys(names, pa.string()),
             strings_can_be_null=True,
             null_values=[""],
             quoted_strings_can_be_null=False,
