@@ -116,4 +116,5 @@ def test_reminder_downloads_end_with_each_due_time(admin_client, api_key, remind
 
 def test_downloads_without_a_schedule_keep_their_columns(admin_client, campaign):
     header = read_rows(admin_client.get(f"/campaigns/{campaign}/export.csv"))[0]
-    assert header[4:] == ["Сообщение", "ID сообщения", "Статус в шлюзе", "Ошибка", "Попытки", "Время"]
+    outcome = ["Сообщение", "ID сообщения", "Статус в шлюзе", "Ошибка", "Попытки", "Время"]
+    assert header[4:] == outcome
