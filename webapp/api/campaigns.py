@@ -258,6 +258,7 @@ def _result_json(row: ResultRow) -> dict:
         "attempts": row.attempts,
         "sent_at": _iso(row.sent_at),
         "due_at": _iso(row.due_at),
+        "due_moved": bool(row.due_moved),
         "message": row.message,
         "fields": row.fields,
     }

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     MetaData,
@@ -28,10 +29,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..contacts.rows import insert_rows
 from ..models import Contact, OptOut, Recipient, UTCDateTime
@@ -98,6 +99,7 @@ def schedule_list(
         Column("cell", Text, primary_key=True),  # each contact finds its row by this key
         Column("time_cell", Text, primary_key=True),
         Column("due_at", UTCDateTime),
+        Column("moved", Boolean),
         Column("error", Text),
         prefixes=["TEMPORARY"],
     )
@@ -105,50 +107,55 @@ def schedule_list(
     try:
         distinct = conn.execute(select(*cells).where(Contact.list_id == list_id).distinct())
         rows = [
-            {"cell": cell, "time_cell": time_cell, "due_at": due.at, "error": due.error}
+            {
+                "cell": cell,
+                "time_cell": time_cell,
+                "due_at": due.at,
+                "moved": due.moved,
+                "error": due.error,
+            }
             for cell, time_cell in distinct
             for due in (dues.at(cell, time_cell),)
         ]
         if rows:
             conn.execute(insert(known), rows)
         opted_out = OptOut.phone.is_not(None)
-        chosen = (
+        # A list may repeat a phone and visit: its first row of them is the recipient, as the
+        # unique index on (campaign, phone, due time) wants. Picked here rather than by ON
+        # CONFLICT DO NOTHING, whose extra check per row cost a fifth of the start; a due time
+        # left empty (a skipped row) never conflicts.
+        first = func.row_number().over(
+            partition_by=(Contact.phone, known.c.due_at), order_by=Contact.id
+        )
+        rows = (
             select(
-                literal(campaign_id),
-                Contact.id,
+                literal(campaign_id).label("campaign_id"),
+                Contact.id.label("contact_id"),
                 Contact.phone,
                 case(
                     (opted_out | known.c.error.is_not(None), RecipientStatus.SKIPPED.value),
                     else_=RecipientStatus.PENDING.value,
-                ),
-                case((opted_out, opted_out_reason), else_=known.c.error),
-                literal(0),
+                ).label("status"),
+                case((opted_out, opted_out_reason), else_=known.c.error).label("error"),
+                literal(0).label("attempts"),
                 known.c.due_at,
+                known.c.moved.label("due_moved"),
+                first.label("first"),
             )
             .select_from(Contact)
             .outerjoin(OptOut, OptOut.phone == Contact.phone)
             .join(known, and_(known.c.cell == cells[0], known.c.time_cell == cells[1]))
             .where(Contact.list_id == list_id)
-            .order_by(Contact.id)
+            .subquery()
         )
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        recipients = Recipient.__table__.c
+        columns = [column for column in rows.c if column.name != "first"]
+        chosen = (
+            select(*columns)
+            .where(or_(rows.c.first == 1, rows.c.due_at.is_(None)))
+            .order_by(rows.c.contact_id)
+        )
         conn.execute(
-            dialect.insert(Recipient.__table__)
-            .from_select(
-                [
-                    recipients.campaign_id,
-                    recipients.contact_id,
-                    recipients.phone,
-                    recipients.status,
-                    recipients.error,
-                    recipients.attempts,
-                    recipients.due_at,
-                ],
-                chosen,
-            )
-            # A list may repeat a phone and visit: the database keeps the first.
-            .on_conflict_do_nothing()
+            insert(Recipient.__table__).from_select([column.name for column in columns], chosen)
         )
     finally:
         known.drop(conn)
@@ -217,6 +224,7 @@ def insert_recipients(
             "due_at": pd.Series(
                 _stored([due and due.at for _, due in people], conn.dialect.name), dtype="object"
             ),
+            "due_moved": pd.Series([due and due.moved for _, due in people], dtype="object"),
         }
         insert_rows(conn, Recipient.__table__, [columns], campaign_id=campaign_id, attempts=0)
     return counts

@@ -679,9 +679,7 @@ _MATERIALIZE = text(
 
 def _materialize_recipients(session: Session, campaign_id: int, list_id: int) -> None:
     """One pending recipient per contact of the list (skipped if opted out), and the counts."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Sorted in memory rather than in temporary files: a million contacts need ~100 MB.
-        session.execute(text("SET LOCAL work_mem = '128MB'"))
+    _sort_in_memory(session)
     total = session.execute(
         _MATERIALIZE,
         {
@@ -699,6 +697,13 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
         )
     )
     _set_counts(session, campaign_id, total, skipped)
+
+
+def _sort_in_memory(session: Session) -> None:
+    """Let this transaction's sorts of a list's contacts run in memory on PostgreSQL rather than
+    in temporary files: a million contacts need ~100 MB."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '128MB'"))
 
 
 def _count_recipients(session: Session, campaign_id: int) -> None:
@@ -728,6 +733,7 @@ def _schedule_recipients(
     session: Session, campaign_id: int, list_id: int, options: SendingOptions, now: datetime
 ) -> None:
     """Recipients each with the due time the schedule gives their row, in one statement."""
+    _sort_in_memory(session)
     schedule_list(
         session.connection(),
         campaign_id,

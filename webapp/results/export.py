@@ -17,6 +17,7 @@ import pyarrow.json as pa_json
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
+from ..campaigns.service import campaign_options
 from ..campaigns.statuses import RECIPIENT_LABELS
 from ..columns import joined_rows, literal
 from ..contacts.browse import field_columns
@@ -26,6 +27,14 @@ from ..models import Campaign
 from .queries import result_tables
 
 BATCH_ROWS = 10_000  # rows read at a time: memory stays flat, calls stay few
+MOVED = N_("outside the send window: when it opens")  # as the preview says it
+
+Cells = Callable[[pa.Table, tzinfo, Callable[[str], str]], pa.ChunkedArray]
+# The columns a scheduled campaign's export ends with: each header and its cells from a batch.
+SCHEDULE_COLUMNS: tuple[tuple[str, Cells], ...] = (
+    (N_("Due time"), lambda rows, timezone, _: _local_time(rows["due_at"], timezone)),
+    (N_("Send window"), lambda rows, _, translate: _moved(rows["due_moved"], translate)),
+)
 
 
 def result_table(
@@ -38,8 +47,10 @@ def result_table(
     timezone: tzinfo,
 ) -> tuple[list[str], Iterator[pa.Table]]:
     """The export's header and its rows in batches: phone, status, the list's fields, then the
-    outcome."""
+    outcome (and a scheduled campaign's due times)."""
     columns = field_columns(campaign.contact_list)
+    scheduled = campaign_options(campaign).schedule is not None
+    due_columns = SCHEDULE_COLUMNS if scheduled else ()
     header = [
         campaign.contact_list.phone_column,
         translate(N_("Status")),
@@ -50,13 +61,19 @@ def result_table(
         translate(N_("Error")),
         translate(N_("Attempts")),
         translate(N_("Time")),
+        *(translate(name) for name, _ in due_columns),
     ]
     labels = {key: translate(label) for key, label in RECIPIENT_LABELS.items()}
     fields_schema = pa.schema([(column, pa.string()) for column in columns])
 
     def tables() -> Iterator[pa.Table]:
         for rows in result_tables(
-            session, campaign.id, status=status, search=search, size=BATCH_ROWS
+            session,
+            campaign.id,
+            status=status,
+            search=search,
+            size=BATCH_ROWS,
+            scheduled=scheduled,
         ):
             cells = [
                 rows["phone"],
@@ -68,6 +85,7 @@ def result_table(
                 translated(rows["error"], translate),
                 rows["attempts"],
                 _local_time(rows["sent_at"], timezone),
+                *(due_cells(rows, timezone, translate) for _, due_cells in due_columns),
             ]
             yield pa.table(cells, names=[str(i) for i in range(len(cells))])
 
@@ -90,6 +108,11 @@ def _local_time(sent_at: pa.ChunkedArray, timezone: tzinfo) -> pa.ChunkedArray:
     # The local wall time, naive, casts to "YYYY-MM-DD HH:MM:SS": ten times strftime's speed.
     local = pc.local_timestamp(seconds.cast(pa.timestamp("s", str(timezone))))
     return pc.cast(local, pa.string())
+
+
+def _moved(due_moved: pa.ChunkedArray, translate: Callable[[str], str]) -> pa.ChunkedArray:
+    """The preview's words where the send window moved the due time, else nothing."""
+    return pc.if_else(pc.equal(due_moved, "1"), translate(MOVED), None)
 
 
 def export_response(

@@ -18,7 +18,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Select, String, case, func, or_, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from ..campaigns.statuses import COUNTED, RecipientStatus
@@ -44,11 +55,12 @@ _RESULT_COLUMNS = (
     Recipient.attempts,
     Recipient.sent_at,
 )
-# The columns of result_tables.
+# The columns of result_tables; a scheduled campaign's end with SCHEDULE_EXPORT_COLUMNS.
 EXPORT_COLUMNS = [
     *("id", "phone", "status", "message", "message_id", "gateway_status", "error", "attempts"),
     *("sent_at", "fields_json"),
 ]
+SCHEDULE_EXPORT_COLUMNS = ["due_at", "due_moved"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,8 @@ class ResultRow:
     sent_at: datetime | None
     due_at: datetime | None
     """A reminder's due time; None outside scheduled campaigns."""
+    due_moved: bool | None
+    """The send window moved the due time to its next opening."""
     fields: dict[str, Any]
 
 
@@ -95,37 +109,51 @@ def result_tables(
     status: str | None = None,
     search: str = "",
     size: int = 10_000,
+    scheduled: bool = False,
 ) -> Iterator[pa.Table]:
     """What ``results_page`` pages through, in its order, as Arrow tables of text columns
-    ``EXPORT_COLUMNS`` of about ``size`` rows, streamed from one query per stored status (each
-    walks an index in id order), for exports of any size in constant memory.
+    ``EXPORT_COLUMNS`` (and ``SCHEDULE_EXPORT_COLUMNS`` when ``scheduled``) of about ``size``
+    rows, streamed from one query per stored status (each walks an index in id order), for
+    exports of any size in constant memory.
 
-    ``sent_at`` is UTC text, ``fields_json`` the contact's fields ("{}" when it is gone).
-    PostgreSQL writes the rows as CSV (COPY) for Arrow to read; no Python runs per row.
+    ``sent_at`` and ``due_at`` are UTC text, ``fields_json`` the contact's fields ("{}" when it
+    is gone), ``due_moved`` "1" or "0". PostgreSQL writes the rows as CSV (COPY) for Arrow to
+    read; no Python runs per row.
     """
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-    sent_at = (
-        func.to_char(func.timezone("UTC", Recipient.sent_at), "YYYY-MM-DD HH24:MI:SS")
-        if postgres
-        else type_coerce(Recipient.sent_at, String)  # stored as UTC text: taken as it is
-    )
+    names = EXPORT_COLUMNS + (SCHEDULE_EXPORT_COLUMNS if scheduled else [])
+    due = (_utc_text(Recipient.due_at, postgres), cast(Recipient.due_moved, Integer))
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
-        query = select(*_RESULT_COLUMNS[:-1], sent_at, func.coalesce(Contact.fields_json, "{}"))
+        query = select(
+            *_RESULT_COLUMNS[:-1],
+            _utc_text(Recipient.sent_at, postgres),
+            func.coalesce(Contact.fields_json, "{}"),
+            *(due if scheduled else ()),
+        )
         query = query.select_from(Recipient)
         if not search:  # a search joins the contacts itself
             query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
         query = _filtered(query, campaign_id, statuses, search).order_by(Recipient.id)
         if postgres:
-            yield from _copied(connection, query, size)
+            yield from _copied(connection, query, size, names)
             continue
         result = connection.execution_options(stream_results=True, yield_per=size).execute(query)
         for rows in result.partitions():
             columns = [pc.cast(pa.array(column), pa.string()) for column in zip(*rows, strict=True)]
-            yield pa.table(columns, names=EXPORT_COLUMNS)
+            yield pa.table(columns, names=names)
 
 
-def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Table]:
+def _utc_text(moment: Any, postgres: bool) -> Any:
+    """A time column as ``YYYY-MM-DD HH:MM:SS[.ffffff]`` UTC text."""
+    if postgres:
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24:MI:SS")
+    return type_coerce(moment, String)  # stored as UTC text: taken as it is
+
+
+def _copied(
+    connection: Connection, query: Select, size: int, names: list[str]
+) -> Iterator[pa.Table]:
     """The query's rows by ``COPY ... TO STDOUT`` as CSV, read by Arrow ``size`` rows at a time.
 
     COPY hands out one whole row per read; the rows are parsed here, in this thread, so no
@@ -141,20 +169,20 @@ def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Tab
         for row in copy:
             rows.append(row)
             if len(rows) == size:
-                yield _csv_table(rows)
+                yield _csv_table(rows, names)
                 rows = []
         if rows:
-            yield _csv_table(rows)
+            yield _csv_table(rows, names)
 
 
-def _csv_table(rows: list[bytes]) -> pa.Table:
+def _csv_table(rows: list[bytes], names: list[str]) -> pa.Table:
     return pa_csv.read_csv(
         io.BytesIO(b"".join(rows)),
-        read_options=pa_csv.ReadOptions(column_names=EXPORT_COLUMNS, use_threads=False),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         # COPY writes NULL unquoted and empty, an empty text as "".
         convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(EXPORT_COLUMNS, pa.string()),
+            column_types=dict.fromkeys(names, pa.string()),
             strings_can_be_null=True,
             null_values=[""],
             quoted_strings_can_be_null=False,
@@ -200,7 +228,7 @@ def _filtered(
 def _rows(session: Session, ids: Select, order: tuple) -> list[ResultRow]:
     """The rows of the recipients ``ids`` selects: ids first, so skipped rows are never joined."""
     rows = session.execute(
-        select(*_RESULT_COLUMNS, Recipient.due_at, Contact.fields_json)
+        select(*_RESULT_COLUMNS, Recipient.due_at, Recipient.due_moved, Contact.fields_json)
         .outerjoin(Contact, Contact.id == Recipient.contact_id)
         .where(Recipient.id.in_(ids.scalar_subquery()))
         .order_by(*order)
