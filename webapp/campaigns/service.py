@@ -386,28 +386,13 @@ def add_recipients(
     A completed campaign runs again for the new ones; a resting one wakes up to look at them.
     """
     now = now or utcnow()
-    if not isinstance(rows, list) or not rows:
-        raise CampaignError(ROWS_INVALID, field="rows")
-    if len(rows) > MAX_ADDED_ROWS:
-        raise CampaignError(ROWS_TOO_MANY, {"limit": MAX_ADDED_ROWS}, field="rows")
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row, Mapping) or not all(
-            isinstance(v, str | int | float | None) for v in row.values()
-        ):
-            raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
+    _check_added_rows(rows)
     campaign = get_campaign(session, campaign_id)
     # The campaign row first, as the sender locks it: adds and rests go one at a time.
     _reopen(session, campaign_id, "add", ADD_REFUSED)
     contact_list = campaign.contact_list
     columns = [c for c in json.loads(contact_list.columns_json) if c != contact_list.phone_column]
-    raw = pd.Series([_cell(row.get(contact_list.phone_column)) for row in rows], dtype="str")
-    phones, reasons = normalize_phones(raw, region)
-    rejected = [
-        (number, reason)
-        for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
-        if pd.isna(phone)
-    ]
-    valid = [(row, phone) for row, phone in zip(rows, phones, strict=True) if not pd.isna(phone)]
+    valid, rejected = _phones_of(rows, contact_list.phone_column, region)
     opted_out = set(
         session.scalars(select(OptOut.phone).where(OptOut.phone.in_({p for _, p in valid})))
     )
@@ -432,6 +417,34 @@ def add_recipients(
         duplicates=duplicates,
         rejected=rejected,
     )
+
+
+def _check_added_rows(rows: Any) -> None:
+    """Refuse ``rows`` unless they are a list of at most ``MAX_ADDED_ROWS`` flat objects."""
+    if not isinstance(rows, list) or not rows:
+        raise CampaignError(ROWS_INVALID, field="rows")
+    if len(rows) > MAX_ADDED_ROWS:
+        raise CampaignError(ROWS_TOO_MANY, {"limit": MAX_ADDED_ROWS}, field="rows")
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping) or not all(
+            isinstance(v, str | int | float | None) for v in row.values()
+        ):
+            raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
+
+
+def _phones_of(
+    rows: list[Mapping], phone_column: str, region: str
+) -> tuple[list[tuple[Mapping, str]], list[tuple[int, str]]]:
+    """The rows with a valid phone, paired with it; the others' numbers (from 1) and reasons."""
+    raw = pd.Series([_cell(row.get(phone_column)) for row in rows], dtype="str")
+    phones, reasons = normalize_phones(raw, region)
+    rejected = [
+        (number, reason)
+        for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
+        if pd.isna(phone)
+    ]
+    valid = [(row, phone) for row, phone in zip(rows, phones, strict=True) if not pd.isna(phone)]
+    return valid, rejected
 
 
 def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> Preview:
