@@ -18,6 +18,7 @@ import html
 import io
 import posixpath
 import re
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -43,7 +44,15 @@ from webapp.i18n import N_
 
 from .errors import ImportFileError
 from .phones import normalize_phones
-from .styles import Styled, column_number, column_texts, ods_styled, xls_styled, xlsx_styled
+from .styles import (
+    Styled,
+    column_number,
+    column_texts,
+    ods_styled,
+    xls_sheets,
+    xls_styled,
+    xlsx_styled,
+)
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -71,9 +80,9 @@ _ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)[\s/>]")
 # Spreadsheet XML nests a dozen levels at most; far deeper is an attack on the parser.
 _MAX_XML_DEPTH = 100
 _ODS_CELLS = frozenset({"table:table-cell", "table:covered-table-cell"})
-# BIFF records of XLS: BOF opens a sheet; these hold a value at (row, column), MULRK a run of
+# BIFF records of XLS: EOF ends a sheet; these hold a value at (row, column), MULRK a run of
 # them (formula, string, number, RK number, inline string, rich string, bool or error).
-_BIFF_BOF = 0x0809
+_BIFF_EOF = 0x000A
 _BIFF_VALUES = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0204, 0x00D6, 0x0205})
 _BIFF_MULRK = 0x00BD
 _BIFF_HEADER = struct.Struct("<HH")
@@ -365,15 +374,9 @@ def _read_workbook(
                 _check_zip(path, "content.xml", limits)
             elif not _starts_with(path, _OLE2_MAGIC):
                 raise not_a_workbook
-            else:
-                _check_xls_extent(path, limits)
             with contextlib.ExitStack() as stack:
-                if suffix == ".ods" and max_records is not None:
-                    # calamine reads every cell of an ODS when opening it: give it the top only.
-                    folder = stack.enter_context(tempfile.TemporaryDirectory())
-                    path = _write_ods_top(path, sheet, max_records, Path(folder) / "top.ods")
-                if suffix == ".ods":
-                    _check_ods_extent(path, limits)  # what calamine is about to expand
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                path = _measured_workbook(path, suffix, sheet, limits, max_records, folder)
                 book = stack.enter_context(CalamineWorkbook.from_path(str(path)))
                 sheet_names = [
                     meta.name
@@ -398,6 +401,29 @@ def _read_workbook(
     ) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
+
+
+def _measured_workbook(
+    path: Path,
+    suffix: str,
+    sheet: str | None,
+    limits: ImportLimits,
+    max_records: int | None,
+    folder: Path,
+) -> Path:
+    """The ODS or XLS for calamine to read, measured first; for a preview (`max_records`) a
+    copy in `folder` holding only the top, as calamine reads every cell of these on opening."""
+    copy = folder / f"top{suffix}"
+    if suffix == ".ods":
+        if max_records is not None:
+            path = _write_ods_top(path, sheet, max_records, copy)
+        _check_ods_extent(path, limits)
+        return path
+    stream, data = _xls_stream(path)
+    if max_records is not None and (top := _xls_top(data, max_records)):
+        path, data = _write_xls_stream(path, stream, top, copy), top
+    _check_xls_extent(data, limits)
+    return path
 
 
 def _read_xlsx(
@@ -574,34 +600,88 @@ class _OdsScan:
         self.depth -= 1
 
 
-def _check_xls_extent(path: Path, limits: ImportLimits) -> None:
-    """Refuse an XLS whose sheets reach too far, from its cell records, before calamine reads.
+def _check_xls_extent(data: bytes, limits: ImportLimits) -> None:
+    """Refuse an XLS whose sheets reach too far, from the cell records of its workbook stream
+    `data`, before calamine reads.
 
-    calamine reads every sheet at once, each into the rectangle up to its farthest value (blank
-    cells and the DIMENSIONS record do not count): a 6 KB file can ask for gigabytes.
+    calamine reads every sheet at once, each from where the workbook's list of sheets says it
+    starts to its first EOF record, into the rectangle up to its farthest value (blank cells
+    and the DIMENSIONS record do not count): a 6 KB file can ask for gigabytes.
     """
+    offsets = [offset for offset, _ in xls_sheets(data)]
+    extents = {offset: _xls_sheet_extent(data, offset) for offset in set(offsets)}
+    for rows, columns in extents.values():
+        _check_extent(rows, columns, limits)
+    _check_cells(sum(rows * columns for rows, columns in map(extents.get, offsets)), limits)
+
+
+def _xls_stream(path: Path) -> tuple[str, bytes]:
+    """The name and the bytes of an XLS file's workbook stream."""
     with olefile.OleFileIO(str(path)) as container:
-        stream = "Workbook" if container.exists("Workbook") else "Book"
-        data = container.openstream(stream).read()
-    extents = []  # (rows, columns) of each sheet before the current one
-    rows = columns = position = 0
+        name = "Workbook" if container.exists("Workbook") else "Book"
+        return name, container.openstream(name).read()
+
+
+def _xls_values(data: bytes, offset: int) -> Iterator[tuple[int, int, int]]:
+    """(position, row, last column) of each value record of the sheet at `offset`, up to the
+    sheet's first EOF record, where calamine stops."""
     unpack, size = _BIFF_HEADER.unpack_from, _BIFF_HEADER.size
+    position = offset
     while position + size <= len(data):
         kind, length = unpack(data, position)
         body = position + size
+        if kind in _BIFF_VALUES:
+            yield position, *unpack(data, body)
+        elif kind == _BIFF_MULRK:  # a run of values; its last column ends the record
+            yield position, unpack(data, body)[0], unpack(data, body + length - size)[1]
+        elif kind == _BIFF_EOF:
+            return
         position = body + length
-        if kind in _BIFF_VALUES or kind == _BIFF_MULRK:
-            row, column = unpack(data, body)
-            if kind == _BIFF_MULRK:  # the last column of the run ends the record
-                column = unpack(data, position - size)[1]
-            rows, columns = max(rows, row + 1), max(columns, column + 1)
-        elif kind == _BIFF_BOF:
-            extents.append((rows, columns))
-            rows = columns = 0
-    extents.append((rows, columns))
-    for rows, columns in extents:
-        _check_extent(rows, columns, limits)
-    _check_cells(sum(rows * columns for rows, columns in extents), limits)
+
+
+def _xls_sheet_extent(data: bytes, offset: int) -> tuple[int, int]:
+    """(rows, columns) the values of the sheet at `offset` reach."""
+    rows = columns = 0
+    for _, row, column in _xls_values(data, offset):
+        rows, columns = max(rows, row + 1), max(columns, column + 1)
+    return rows, columns
+
+
+def _xls_top(data: bytes, max_records: int) -> bytes | None:
+    """The workbook stream `data` with every sheet cut after its first `max_records` rows, the
+    same size, or None when no sheet is that long.
+
+    An EOF record is written over the first record past the top: readers go no further in
+    that sheet, and the stream keeps its size, which is all olefile can write.
+    """
+    offsets = {offset for offset, _ in xls_sheets(data)}
+    cuts = [_xls_top_end(data, offset, max_records) for offset in offsets]
+    cuts = [cut for cut in cuts if cut is not None]
+    if not cuts:
+        return None
+    top = bytearray(data)
+    for cut in cuts:
+        top[cut : cut + _BIFF_HEADER.size] = _BIFF_HEADER.pack(_BIFF_EOF, 0)
+    return bytes(top)
+
+
+def _xls_top_end(data: bytes, offset: int, max_records: int) -> int | None:
+    """Where the sheet at `offset` goes past `max_records` rows from its first value, if it
+    does; writers put cells in row order, so no cell of the top rows comes later."""
+    first = None
+    for position, row, _ in _xls_values(data, offset):
+        first = row if first is None else min(first, row)
+        if row >= first + max_records:
+            return position
+    return None
+
+
+def _write_xls_stream(path: Path, stream: str, data: bytes, copy: Path) -> Path:
+    """Write the XLS to `copy` with `data` as its workbook `stream`, and return `copy`."""
+    shutil.copyfile(path, copy)
+    with olefile.OleFileIO(str(copy), write_mode=True) as container:
+        container.write_stream(stream, data)
+    return copy
 
 
 def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
