@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -209,8 +209,8 @@ def _sniff_encoding(path: Path, head: bytes, *, whole_file: bool) -> str:
         return "utf-16"
     if b"\0" in head:
         return _utf16_without_bom(head)
-    chunks = _file_chunks(path) if whole_file else [head]
-    return "utf-8" if _is_utf8(chunks, complete=whole_file) else "cp1251"
+    utf8 = _is_utf8_file(path) if whole_file else _is_utf8_start(head)
+    return "utf-8" if utf8 else "cp1251"
 
 
 def _utf16_without_bom(head: bytes) -> str:
@@ -229,12 +229,19 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _is_utf8(chunks: Iterable[bytes], *, complete: bool) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _is_utf8_file(path: Path) -> bool:
+    """Whether the whole file is UTF-8, checked by Arrow, several times faster than a codec."""
     try:
-        for chunk in chunks:
-            decoder.decode(chunk)
-        decoder.decode(b"", final=complete)
+        pa.array([path.read_bytes()], pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _is_utf8_start(head: bytes) -> bool:
+    """Whether `head` starts a UTF-8 text: it may end inside a character."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
     except UnicodeDecodeError:
         return False
     return True
