@@ -882,9 +882,11 @@ def _sheet_grid(
         if cells
         else ([] for _ in range(data.width))
     )
+    # A comprehension per column: zip(*records) takes a few times longer over many rows.
+    by_column = ([record[j] for record in records] for j in range(data.width))
     columns = [
         pa.chunked_array([column_texts(values, column_formats)], pa.string())
-        for values, column_formats in zip(zip(*records, strict=True), formats, strict=False)
+        for values, column_formats in zip(by_column, formats, strict=True)
     ]
     return _Grid(columns, first_row + 1, first_column + 1)
 

@@ -15,7 +15,7 @@ import html
 import re
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -64,7 +64,7 @@ class Styled:
             yield [(self.formats[which[group[0]]], rows[group]) for group in groups]
 
 
-def column_texts(values: tuple, formats: list[tuple[CellFormat, np.ndarray]]) -> list[str]:
+def column_texts(values: Sequence, formats: list[tuple[CellFormat, np.ndarray]]) -> list[str]:
     """A column's cells as text: through their number formats, else as in General."""
     texts = list(values)
     for cell_format, rows in formats:
