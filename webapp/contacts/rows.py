@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Table, insert, select
 
-from webapp.columns import joined_rows, literal
+from webapp.columns import joined_rows, literal, replaced, value_bytes
 from webapp.downloads import csv_for_excel, translated
 from webapp.i18n import N_
 from webapp.models import ImportReject, OptOut
@@ -68,26 +68,7 @@ def insert_rows(
 
 def _copy_text(values: pa.Array) -> pa.Array:
     """Values in COPY's text format: backslash escapes, ``\\N`` for null."""
-    return pc.fill_null(_escaped(pc.cast(values, pa.large_string()), _COPY_ESCAPES), "\\N")
-
-
-def _escaped(
-    text: pa.Array | pa.ChunkedArray, escapes: tuple[tuple[str, str], ...]
-) -> pa.Array | pa.ChunkedArray:
-    """`text` with each (character, escaped) of `escapes` replaced, in order. Most columns
-    hold none of them: finding none in their bytes costs a fraction of a replacement."""
-    for char, escaped in escapes:
-        if any((data == ord(char)).any() for data in _value_bytes(text)):
-            text = pc.replace_substring(text, char, escaped)
-    return text
-
-
-def _value_bytes(text: pa.Array | pa.ChunkedArray) -> Iterator[np.ndarray]:
-    """The bytes holding the values of a string array, chunk by chunk; those of a slice may
-    reach past it, which only costs a search the answer would have spared."""
-    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
-        if (data := chunk.buffers()[2]) is not None:
-            yield np.frombuffer(data, np.uint8)
+    return pc.fill_null(replaced(pc.cast(values, pa.large_string()), _COPY_ESCAPES), "\\N")
 
 
 def fields_json(cells: pd.DataFrame) -> pd.Series:
@@ -103,13 +84,13 @@ def fields_json(cells: pd.DataFrame) -> pd.Series:
     for position, name in enumerate(cells.columns):
         key = json.dumps(name, ensure_ascii=False)
         text = pa.chunked_array(pa.array(cells[name].array)).cast(pa.large_string())
-        escaped = _escaped(text, _JSON_ESCAPES)
+        escaped = replaced(text, _JSON_ESCAPES)
         parts += [literal(("{" if position == 0 else ",") + f'{key}:"'), escaped, literal('"')]
     parts.append(literal("}"))
     joined = pc.binary_join_element_wise(*parts, literal(""))
     rows = pd.Series(pd.array(joined, dtype="str"), index=cells.index)
     # Control characters are looked for in the bytes first: most lists have none.
-    if any((data < 0x20).any() for data in _value_bytes(joined)):
+    if any((data < 0x20).any() for data in value_bytes(joined)):
         controls = pc.match_substring_regex(joined, r"[\x00-\x1f]").to_numpy()
         rows[controls] = [
             json.dumps(dict(zip(cells.columns, row, strict=True)), **_COMPACT_JSON)
