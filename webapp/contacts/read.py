@@ -528,7 +528,7 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
 
 class _XlsxExtent:
     """How far the references of sheet XML reach, and how many rows and cells it holds, read
-    a window at a time by Arrow's C++: Python's regular expressions cost twice as much."""
+    a window at a time by Arrow's C++, in a third less time than Python's re takes."""
 
     def __init__(self) -> None:
         self.rows = self.columns = 0
