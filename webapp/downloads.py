@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import joined_rows, literal, utf8_bytes
+from .columns import joined_rows, literal, value_bytes
 
 BOM = "\ufeff".encode()
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -122,7 +122,7 @@ def _may_hold(text: pa.Array | pa.ChunkedArray, characters: bytes, below: int = 
     """
     return any(
         data.min(initial=255) < below or any((data == char).any() for char in characters)
-        for data in utf8_bytes(text)
+        for data in value_bytes(text)
     )
 
 

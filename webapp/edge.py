@@ -1,11 +1,12 @@
 """What the pages and the API share at their edge: importing an upload, typed opt-out numbers,
-looking a row up or answering 404.
+a test send, looking a row up or answering 404.
 
 These use the app's configuration and session, never the request: each edge reads its own input.
 """
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,11 +14,15 @@ from flask import abort, current_app
 from flask_babel import gettext as _
 
 from . import contacts
+from .account_settings import TEST_SENT, set_setting
+from .campaigns.service import PreparedTest
 from .contacts import InvalidPhoneError
 from .contacts.pipeline import ImportReport
 from .extensions import db
 from .i18n import N_
 from .models import ContactList, OptOut, SavedMessage
+from .sending.factory import build_gateway
+from .sending.gateway import SendResult
 
 NAME_MAX_LENGTH = 200
 Model = TypeVar("Model")
@@ -81,3 +86,16 @@ def normalize_opt_outs(raw_phones: list[str]) -> tuple[list[str], list[tuple[str
         except InvalidPhoneError as error:
             invalid.append((raw, error.reason))
     return phones, invalid
+
+
+def send_test_message(test: PreparedTest) -> SendResult:
+    """Send ``test`` now, holding no transaction during the call; once one is sent, the
+    dashboard's first steps count the test as done."""
+    gateway = build_gateway(current_app)
+    db.session.rollback()
+    with closing(gateway):
+        result = gateway.send_message(test.phone, test.text, test.app)
+    if result.sent:
+        set_setting(TEST_SENT, True)
+        db.session.commit()
+    return result

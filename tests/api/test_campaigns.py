@@ -11,6 +11,7 @@ from tests.factories import (
     mark_recipients,
     set_campaign_status,
 )
+from webapp.account_settings import TEST_SENT, get_setting
 from webapp.campaigns.options import OPTION_NAMES
 from webapp.extensions import db
 from webapp.models import Recipient
@@ -357,6 +358,7 @@ def test_a_test_send_goes_out_now_and_is_not_a_recipient(app, api, campaign):
     assert [(m.phone, m.message) for m in sent] == [("79243555199", "Привет, Анна")]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+        assert get_setting(TEST_SENT) is True  # the dashboard's first steps count it
 
 
 def test_a_failed_test_send_is_a_502_with_the_gateways_words(app, api, campaign):
@@ -368,6 +370,8 @@ def test_a_failed_test_send_is_a_502_with_the_gateways_words(app, api, campaign)
     assert response.status_code == 502
     assert "Blocking a client by balance" in response.json["error"]
     assert response.json["result"]["outcome"] == "account_error"
+    with app.app_context():
+        assert get_setting(TEST_SENT) is None
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,24 @@ def test_preview_and_results_show_each_due_time(api, list_id, reminders):
         ("skipped", None),
     ]
     assert results[1]["error"] == "The date or time of the visit cannot be read"
+    assert [r["due_moved"] for r in results] == [False, False]
+
+
+def test_results_say_when_the_send_window_moved_a_due_time(api, list_id):
+    window = {"start": "11:00", "end": "21:00", "timezone": "Europe/Moscow"}
+    body = {"name": "Визиты", "list_id": list_id, "template": "Ждём вас", "send_window": window}
+    created = api.post("/api/v1/campaigns", json={**body, "schedule": SCHEDULE}).json
+    assert api.post(f"/api/v1/campaigns/{created['id']}/start").status_code == 200
+    rows = [{"Телефон": "79243555102", "Визит": "07.12.2030 08:00"}]
+    added = api.post(f"/api/v1/campaigns/{created['id']}/recipients", json={"rows": rows})
+    assert added.status_code == 200, added.json
+    results = api.get(f"/api/v1/campaigns/{created['id']}/results").json["items"]
+    # 10:00 the day before, moved to 11:00 when the window opens.
+    assert [(r["due_at"], r["due_moved"]) for r in results] == [
+        ("2030-12-04T08:00:00+00:00", True),
+        (None, False),
+        ("2030-12-06T08:00:00+00:00", True),
+    ]
 
 
 def test_rows_added_as_json_are_deduplicated_by_phone_and_due_time(api, reminders):

@@ -1,5 +1,6 @@
 """Starting a reminder campaign: each recipient's due time, skipped ones with why, the counts."""
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -8,7 +9,7 @@ from sqlalchemy import select, update
 from tests.factories import make_campaign, make_list, make_opt_outs
 from webapp.campaigns import service
 from webapp.campaigns.service import CampaignError
-from webapp.models import Campaign, Recipient
+from webapp.models import Campaign, Contact, Recipient
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 REMIND = {"column": "Визит", "rule": "before", "days": 1, "at": "10:00"}
@@ -118,3 +119,54 @@ def test_rows_added_to_a_completed_campaign_run_it_again(session, visits):
     assert (added.added, added.skipped, added.duplicates, added.rejected) == (1, 0, 0, [])
     campaign = service.get_campaign(session, campaign.id)
     assert (campaign.status, campaign.finished_at, campaign.count_pending) == ("running", None, 3)
+
+
+def test_a_due_time_outside_the_send_window_is_moved_and_remembered(session, visits):
+    # Two hours before a 09:30 visit is 07:30, before the 09:00–21:00 window opens.
+    campaign, recipients = started(session, visits, days=0, at=None, hours=2)
+    assert recipients["79000000001"][2] == datetime(2026, 12, 3, 6, 0, tzinfo=UTC)  # 09:00
+    service.add_recipients(
+        session,
+        campaign.id,
+        [
+            {"Телефон": "79000000031", "Визит": "09.12.2026 08:00"},
+            {"Телефон": "79000000032", "Визит": "09.12.2026 12:00"},
+        ],
+        NOW,
+    )
+    moved = dict(
+        session.execute(
+            select(Recipient.phone, Recipient.due_moved).where(Recipient.campaign_id == campaign.id)
+        ).all()
+    )
+    assert moved == {
+        "79000000001": True,
+        "79000000002": True,  # a date without a time is at midnight
+        "79000000003": False,
+        "79000000004": False,
+        "79000000005": False,
+        "79000000031": True,
+        "79000000032": False,
+    }
+
+
+def test_a_list_repeating_a_phone_and_visit_reminds_once(session):
+    # A list rows were added to may repeat a phone: once per due time, skipped rows all shown.
+    phones = ["79000000001"] * 5 + ["79000000002"]
+    visits = [*["03.12.2026 09:30"] * 2, "04.12.2026 09:30", *["когда-нибудь"] * 2, "03.12.2026"]
+    contact_list = make_list(phones, [{"Имя": str(n), "Визит": v} for n, v in enumerate(visits)])
+    campaign, _ = started(session, contact_list)
+    rows = session.execute(
+        select(Recipient.phone, Recipient.status, Recipient.due_at, Contact.fields_json)
+        .join(Contact, Contact.id == Recipient.contact_id)
+        .where(Recipient.campaign_id == campaign.id)
+        .order_by(Recipient.id)
+    ).all()
+    assert [(phone, status, json.loads(fields)["Имя"]) for phone, status, _, fields in rows] == [
+        ("79000000001", "pending", "0"),
+        ("79000000001", "pending", "2"),
+        ("79000000001", "skipped", "3"),
+        ("79000000001", "skipped", "4"),
+        ("79000000002", "pending", "5"),
+    ]
+    assert (campaign.count_total, campaign.count_pending) == (5, 3)

@@ -9,6 +9,7 @@ import zipfile
 
 import openpyxl
 import pytest
+import xlwt
 
 from webapp.contacts import ImportFileError, ImportLimits, import_contacts, preview_file
 
@@ -230,6 +231,25 @@ def test_preview_reads_only_the_top(conn, tmp_path):
     ]
     assert preview.phone_column == "Телефон"
     assert refused(conn, path).status == 400
+
+
+def test_xls_preview_reads_only_the_top_rows(conn, tmp_path):
+    book = xlwt.Workbook()
+    for name in ("Лист1", "Лист2"):
+        sheet = book.add_sheet(name)
+        sheet.write(0, 0, "Телефон")
+        for row in range(1, 400):
+            sheet.write(row, 0, 79243555000 + row)
+        # calamine would build all 65,536 × 200 cells, were it to read this far.
+        sheet.write(65_535, 199, 1)
+    path = tmp_path / "long.xls"
+    book.save(str(path))
+
+    preview = preview_file(path, path.name, sheet="Лист2", rows=2)
+
+    assert preview.rows == [["79243555001"], ["79243555002"]]
+    assert (preview.sheet_names, preview.phone_column) == (["Лист1", "Лист2"], "Телефон")
+    assert refused(conn, path).status == 422
 
 
 def test_error_messages_are_plain_english_with_parameters(conn, tmp_path):

@@ -19,7 +19,7 @@ from odf.style import Style
 from odf.table import Table, TableCell, TableColumn, TableHeaderRows, TableRow
 from odf.text import P
 
-from webapp.contacts import ImportFileError, import_contacts, preview_file
+from webapp.contacts import ImportFileError, import_contacts, preview_file, read_rows
 from webapp.contacts.read import read_table
 from webapp.messages import MessageTemplate
 
@@ -336,6 +336,28 @@ def test_an_ods_preview_reads_only_the_top_of_the_sheet(conn, long_ods):
                             ["89161230002", "Клиент 2"]]  # fmt: skip
     with pytest.raises(ImportFileError, match="not a readable ODS workbook"):
         import_contacts(conn, long_ods, long_ods.name, name="Всё", sheet="Клиенты & друзья")
+
+
+def test_an_xls_preview_shows_the_top_rows_as_the_import_reads_them(tmp_path):
+    path = tmp_path / "long.xls"
+    book = xlwt.Workbook()
+    book.add_sheet("Справка").write(0, 0, "Просто текст")
+    sheet = book.add_sheet("Клиенты")
+    styles = [xlwt.easyxf(num_format_str=code) if code else xlwt.Style.default_style
+              for code in FORMATS]  # fmt: skip
+    for column, name in enumerate(HEADER):
+        sheet.write(2, column, name)  # two blank rows above: the top starts lower
+    for row in range(3, 403):
+        for column, (value, style) in enumerate(zip(ROWS[row % 2], styles, strict=True)):
+            sheet.write(row, column, value + row if column == 0 else value, style)
+    book.save(str(path))
+
+    preview = preview_file(path, path.name, sheet="Клиенты", rows=100)
+
+    assert (preview.sheet_names, preview.columns) == (["Справка", "Клиенты"], HEADER)
+    everything = read_rows(path, path.name, sheet="Клиенты")
+    assert preview.rows == [list(row.values()) for row in everything[:100]]
+    assert preview.rows[0] == ["79161234571", *SHOWN["79161234568"].values()]
 
 
 def test_an_ods_with_unreadable_common_styles_still_imports(conn, tmp_path):

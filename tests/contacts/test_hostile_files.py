@@ -15,6 +15,7 @@ from tests.api.test_lists import post_list
 from tests.web.test_lists import upload
 from webapp import create_app
 from webapp.contacts import ImportFileError, ImportLimits, import_contacts, preview_file
+from webapp.contacts.isolated import READERS
 from webapp.extensions import db
 
 from .conftest import row_counts
@@ -204,6 +205,23 @@ def test_a_file_that_takes_too_long_is_refused(conn, tmp_path):
         422,
         "Reading the file took longer than 0.5 seconds: it is too large.",
     )
+
+
+def test_uploads_arriving_together_wait_their_turn_to_be_read(conn, tmp_path):
+    path = write(tmp_path, "list.ods", ods_bytes(HEADER_ROW + PHONE_ROW))
+    held = [READERS.acquire(blocking=False) for _ in range(2)]
+    try:
+        assert held == [True, True]
+        assert not READERS.acquire(blocking=False)  # no more than two children at a time
+        error = refused(conn, path, limits=ImportLimits(max_seconds=0.2))
+    finally:
+        for _ in held:
+            READERS.release()
+    assert (error.status, str(error)) == (
+        503,
+        "The server is busy reading other files; try again in a minute.",
+    )
+    assert import_contacts(conn, path, path.name, name="later").stored == 1
 
 
 # Names

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert, select
 
-from webapp.contacts.rows import insert_rows
+from webapp.contacts.rows import fields_json, insert_rows
 from webapp.models import Contact, ContactList, ImportReject
 
 from .conftest import stored_contacts, stored_rejects
@@ -61,3 +61,15 @@ def test_batches_are_stored_in_the_order_given(conn):
         select(contacts.c.row).where(contacts.c.list_id == list_id).order_by(contacts.c.id)
     )
     assert list(in_id_order) == [5, 2, 9, 3]
+
+
+def test_fields_are_json_objects_of_the_cells_as_they_were():
+    cells = pd.DataFrame(
+        {"Имя": AWKWARD, 'Код "new"': [f"Д-{n}" for n in range(len(AWKWARD))]}, dtype="str"
+    )
+
+    rows = fields_json(cells)
+
+    assert [json.loads(row) for row in rows] == cells.to_dict("records")
+    # Rows without control characters are written as compactly as json.dumps writes them.
+    assert rows[0] == json.dumps(cells.iloc[0].to_dict(), ensure_ascii=False, separators=(",", ":"))

@@ -132,3 +132,32 @@ def test_a_download_left_halfway_stops_reading_the_database(admin_client, campai
 
     assert not [thread for thread in threading.enumerate() if thread.name == "export-reader"]
     assert read_rows(admin_client.get(f"/campaigns/{campaign}/export.csv"))[1][0] == PHONES[0]
+
+
+@pytest.fixture
+def reminders(app, admin):
+    """A started reminder campaign: one due time inside the send window, one moved, one
+    unreadable."""
+    with app.app_context():
+        visits = ["05.12.2030 14:00", "05.12.2030 09:30", "потом"]
+        contact_list = make_list(PHONES[:3], [{"Визит": visit} for visit in visits])
+        schedule = {"column": "Визит", "rule": "before", "hours": 2}
+        return make_campaign(contact_list.id, "Ждём вас", schedule=schedule, start=True)
+
+
+@pytest.mark.parametrize("export", EXPORTS)
+def test_reminder_downloads_end_with_each_due_time(admin_client, api_key, reminders, export):
+    headers = {"Authorization": f"Bearer {api_key}"} if export.startswith("api") else {}
+    rows = read_rows(admin_client.get(EXPORTS[export].format(id=reminders), headers=headers))
+    assert rows[0][-3:] == ["Время", "Время по плану", "Окно отправки"]
+    assert [row[-2:] for row in rows[1:]] == [
+        ["2030-12-05 12:00:00", ""],
+        ["2030-12-05 09:00:00", "вне окна отправки: когда оно откроется"],  # not 07:30
+        ["", ""],
+    ]
+
+
+def test_downloads_without_a_schedule_keep_their_columns(admin_client, campaign):
+    header = read_rows(admin_client.get(f"/campaigns/{campaign}/export.csv"))[0]
+    outcome = ["Сообщение", "ID сообщения", "Статус в шлюзе", "Ошибка", "Попытки", "Время"]
+    assert header[4:] == outcome

@@ -58,6 +58,20 @@ def configure(server: SandboxServer, **settings) -> None:
 # The HTTP server, driven by the real client
 
 
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 here")
+def test_a_sandbox_on_an_ipv6_address_gives_an_address_the_client_can_call():
+    server = make_sandbox_server("::1", 0, token=TOKEN, rng=random.Random(1))
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        assert server.base_url == f"http://[::1]:{server.port}/whatsapp"
+        with TelefonIpClient(TOKEN, base_url=server.base_url, read_timeout=0.5) as client:
+            assert client.send_message(PHONE, "Привет", app=1).outcome is Outcome.SENT
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
 def test_sent_message_is_answered_as_documented_and_listed(server, client):
     result = client.send_message(PHONE, "Привет, мир", app=3)
     assert result.outcome is Outcome.SENT

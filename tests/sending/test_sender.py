@@ -413,6 +413,28 @@ def test_scheduled_campaign_starts_when_its_time_comes(make_campaign, make_sende
     assert len(gateway.calls) == 2
 
 
+def test_a_template_that_no_longer_fits_its_list_waits_until_fixed(
+    make_campaign, make_sender, clock, read, update_campaign, caplog
+):
+    campaign_id = make_campaign(phones(2))
+    update_campaign(campaign_id, template="{{ Город }}")  # a column the list does not have
+    gateway = ScriptedGateway()
+    sender = make_sender(gateway)
+
+    sender.tick()
+
+    campaign, _ = read(campaign_id)
+    assert (campaign.status, campaign.lease_owner, gateway.calls) == ("running", None, [])
+    assert f"campaign {campaign_id}: cannot start sending" in caplog.text
+    update_campaign(campaign_id, template=TEMPLATE)
+    clock.elapsed += FAST.crash_cooldown_s
+    sender.tick()
+    wait_for(lambda: read(campaign_id)[0].status == "completed")
+    sender.stop()
+    sender.run()
+    assert len(gateway.calls) == 2
+
+
 def test_a_gateway_that_raises_leaves_the_recipient_unknown(make_campaign, make_sender, read):
     numbers = phones(2)
     campaign_id = make_campaign(numbers)
@@ -620,10 +642,10 @@ def test_a_message_that_cannot_be_rendered_fails_alone(
     campaign_id = make_campaign(numbers)
     real_render = sender_module.render_for_contact
 
-    def render(template, campaign_id, contact_list, phone, fields_json):
+    def render(template, campaign_id, phone_column, phone, fields_json):
         if phone == numbers[1]:
             raise ValueError("broken template data")
-        return real_render(template, campaign_id, contact_list, phone, fields_json)
+        return real_render(template, campaign_id, phone_column, phone, fields_json)
 
     monkeypatch.setattr(sender_module, "render_for_contact", render)
     gateway = ScriptedGateway()

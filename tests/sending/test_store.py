@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select, text
 
 from webapp.extensions import db
+from webapp.messages import TemplateError
 from webapp.models import OutcomeTally, Recipient
 from webapp.sending.sender import INTERRUPTED, Pause, Update
 
@@ -32,7 +33,7 @@ def test_lease_is_taken_once_until_it_expires(make_campaign, store):
 
     assert plan.options.rate_per_minute == 30
     assert plan.options.apps == (1, 2)
-    assert plan.contact_list.phone_column == "Телефон"
+    assert plan.phone_column == "Телефон"
     assert store.take_lease(campaign_id, "you", NOW, LEASE_S) is None
     assert store.campaigns_to_run(NOW) == []
     wait_for(lambda: store.campaigns_to_run(NOW) == [campaign_id], timeout=10)
@@ -64,6 +65,25 @@ def test_only_running_campaigns_are_leased(make_campaign, store):
     campaign_id = make_campaign(phones(2), status="paused")
     assert store.take_lease(campaign_id, "me", NOW, LEASE_S) is None
     assert store.campaigns_to_run(NOW) == []
+
+
+def test_a_template_that_no_longer_fits_its_list_is_refused_and_the_lease_let_go(
+    leased, store, read, update_campaign
+):
+    (claimed,) = store.claim(leased, "me", 1, NOW, LEASE_S)
+    update_campaign(
+        leased,
+        template="{{ Город }}",  # a column the list does not have
+        lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
+    )
+
+    with pytest.raises(TemplateError):
+        store.take_lease(leased, "you", LATER, LEASE_S)
+
+    campaign, recipients = read(leased)
+    assert (campaign.status, campaign.lease_owner) == ("running", None)
+    # What "me" left in flight is settled all the same, as when the lease is taken.
+    assert (recipients[claimed.phone].status, campaign.count_unknown) == ("unknown", 1)
 
 
 def test_claim_marks_recipients_sending_before_any_call(app, leased, store, read):

@@ -98,3 +98,12 @@ def test_rows_added_from_a_file_on_the_campaign_page(admin_client, draft):
     )
     page = response.get_data(as_text=True)
     assert "Добавлено: 1; пропущено: 0; уже были: 1; без верного номера: 0." in page
+
+
+def test_the_results_say_which_due_times_the_send_window_moved(admin_client, draft):
+    # 10:00 the day before, and the window opens at 11:00.
+    launch = {**LAUNCH, "window_start": "11:00", "confirm": "3"}
+    assert admin_client.post(f"/campaigns/{draft}/start", data=launch).status_code == 302
+    page = admin_client.get(f"/campaigns/{draft}/results").get_data(as_text=True)
+    assert page.count("в план: ") == 2
+    assert page.count("вне окна отправки: когда оно откроется") == 2

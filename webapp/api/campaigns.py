@@ -7,7 +7,6 @@ refusals (``CampaignError``) become ``{"error": ..., ...details}`` in the reader
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -20,13 +19,12 @@ from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.options import OPTION_NAMES
 from ..campaigns.reminders import Due
-from ..edge import upload_rows
+from ..edge import send_test_message, upload_rows
 from ..extensions import db
 from ..models import Campaign
 from ..numbers import WAIT_REASONS, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, ResultRow, results_page, results_total
-from ..sending.factory import build_gateway
 from ..uploads import temporary_upload
 from ..web.audit import audit
 from . import bp
@@ -193,10 +191,7 @@ def send_test(campaign_id: int):
         json_body().get("phone"),
         current_app.config["PHONE_DEFAULT_REGION"],
     )
-    gateway = build_gateway(current_app)
-    db.session.rollback()  # nothing was written: hold no transaction during the gateway call
-    with closing(gateway):
-        result = gateway.send_message(test.phone, test.text, test.app)
+    result = send_test_message(test)
     body = {
         "phone": test.phone,
         "message": test.text,
@@ -263,6 +258,7 @@ def _result_json(row: ResultRow) -> dict:
         "attempts": row.attempts,
         "sent_at": _iso(row.sent_at),
         "due_at": _iso(row.due_at),
+        "due_moved": bool(row.due_moved),
         "message": row.message,
         "fields": row.fields,
     }

@@ -325,6 +325,11 @@ SCHEMAS.update(
                 "attempts": {"type": "integer"},
                 "sent_at": {"type": "string", "format": "date-time", "nullable": True},
                 "due_at": {"type": "string", "format": "date-time", "nullable": True},
+                "due_moved": {
+                    "type": "boolean",
+                    "description": "The due time fell outside the send window: due_at is the"
+                    " window's next opening.",
+                },
                 "message": {"type": "string", "nullable": True},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
             },

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from ..contacts import list_columns
 from ..messages import MessageTemplate, RenderedMessage
-from ..models import ContactList
 
 
 def render_seed(campaign_id: int, phone: str) -> str:
@@ -14,21 +13,21 @@ def render_seed(campaign_id: int, phone: str) -> str:
     return f"{campaign_id}:{phone}"
 
 
-def parse_template(text: str, contact_list: ContactList) -> MessageTemplate:
-    """Compile ``text`` against the list's columns; raises ``TemplateError``."""
-    columns = list_columns(contact_list)
-    if contact_list.phone_column not in columns:
-        columns.append(contact_list.phone_column)
+def parse_template(text: str, columns: Sequence[str], phone_column: str) -> MessageTemplate:
+    """Compile ``text`` against a list's headers and phone column; raises ``TemplateError``."""
+    if phone_column not in columns:
+        columns = [*columns, phone_column]
     return MessageTemplate.parse(text, columns)
 
 
 def render_for_contact(
     template: MessageTemplate,
     campaign_id: int,
-    contact_list: ContactList,
+    phone_column: str,
     phone: str,
     fields_json: str | None,
 ) -> RenderedMessage:
-    """The exact message a contact of ``contact_list`` gets from campaign ``campaign_id``."""
-    fields = {**json.loads(fields_json or "{}"), contact_list.phone_column: phone}
+    """The exact message a contact of a list whose phones are in ``phone_column`` gets from
+    campaign ``campaign_id``."""
+    fields = {**json.loads(fields_json or "{}"), phone_column: phone}
     return template.render(fields, render_seed(campaign_id, phone))

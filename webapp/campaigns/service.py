@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Select, case, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, object_session
 
-from ..contacts import InvalidPhoneError, normalize_phone, normalize_phones
+from ..contacts import InvalidPhoneError, list_columns, normalize_phone, normalize_phones
 from ..i18n import N_, UserError
 from ..messages import MessageTemplate, RenderedMessage, TemplateError
 from ..models import Campaign, Contact, ContactList, OptOut, Recipient, UTCDateTime, utcnow
@@ -386,28 +386,13 @@ def add_recipients(
     A completed campaign runs again for the new ones; a resting one wakes up to look at them.
     """
     now = now or utcnow()
-    if not isinstance(rows, list) or not rows:
-        raise CampaignError(ROWS_INVALID, field="rows")
-    if len(rows) > MAX_ADDED_ROWS:
-        raise CampaignError(ROWS_TOO_MANY, {"limit": MAX_ADDED_ROWS}, field="rows")
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row, Mapping) or not all(
-            isinstance(v, str | int | float | None) for v in row.values()
-        ):
-            raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
+    _check_added_rows(rows)
     campaign = get_campaign(session, campaign_id)
     # The campaign row first, as the sender locks it: adds and rests go one at a time.
     _reopen(session, campaign_id, "add", ADD_REFUSED)
     contact_list = campaign.contact_list
     columns = [c for c in json.loads(contact_list.columns_json) if c != contact_list.phone_column]
-    raw = pd.Series([_cell(row.get(contact_list.phone_column)) for row in rows], dtype="str")
-    phones, reasons = normalize_phones(raw, region)
-    rejected = [
-        (number, reason)
-        for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
-        if pd.isna(phone)
-    ]
-    valid = [(row, phone) for row, phone in zip(rows, phones, strict=True) if not pd.isna(phone)]
+    valid, rejected = _phones_of(rows, contact_list.phone_column, region)
     opted_out = set(
         session.scalars(select(OptOut.phone).where(OptOut.phone.in_({p for _, p in valid})))
     )
@@ -434,6 +419,34 @@ def add_recipients(
     )
 
 
+def _check_added_rows(rows: Any) -> None:
+    """Refuse ``rows`` unless they are a list of at most ``MAX_ADDED_ROWS`` flat objects."""
+    if not isinstance(rows, list) or not rows:
+        raise CampaignError(ROWS_INVALID, field="rows")
+    if len(rows) > MAX_ADDED_ROWS:
+        raise CampaignError(ROWS_TOO_MANY, {"limit": MAX_ADDED_ROWS}, field="rows")
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping) or not all(
+            isinstance(v, str | int | float | None) for v in row.values()
+        ):
+            raise CampaignError(ROW_INVALID, {"row": number}, field="rows")
+
+
+def _phones_of(
+    rows: list[Mapping], phone_column: str, region: str
+) -> tuple[list[tuple[Mapping, str]], list[tuple[int, str]]]:
+    """The rows with a valid phone, paired with it; the others' numbers (from 1) and reasons."""
+    raw = pd.Series([_cell(row.get(phone_column)) for row in rows], dtype="str")
+    phones, reasons = normalize_phones(raw, region)
+    rejected = [
+        (number, reason)
+        for number, (phone, reason) in enumerate(zip(phones, reasons, strict=True), start=1)
+        if pd.isna(phone)
+    ]
+    valid = [(row, phone) for row, phone in zip(rows, phones, strict=True) if not pd.isna(phone)]
+    return valid, rejected
+
+
 def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> Preview:
     """The messages the list's contacts get, in list order, exactly as the sender renders them."""
     campaign = get_campaign(session, campaign_id)
@@ -451,7 +464,7 @@ def preview(session: Session, campaign_id: int, *, limit: int, offset: int) -> P
     items = [
         PreviewItem(
             phone,
-            render_for_contact(template, campaign.id, contact_list, phone, fields),
+            render_for_contact(template, campaign.id, contact_list.phone_column, phone, fields),
             opted_out,
             dues.of(json.loads(fields)),
         )
@@ -549,7 +562,7 @@ def prepare_test(
     ).first()
     if first is None:
         raise CampaignError(EMPTY_LIST, field="list_id")
-    message = render_for_contact(template, campaign.id, contact_list, *first)
+    message = render_for_contact(template, campaign.id, contact_list.phone_column, *first)
     apps = campaign_options(campaign).apps
     return PreparedTest(phone, message.text, apps[0] if apps else None)
 
@@ -679,9 +692,7 @@ _MATERIALIZE = text(
 
 def _materialize_recipients(session: Session, campaign_id: int, list_id: int) -> None:
     """One pending recipient per contact of the list (skipped if opted out), and the counts."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Sorted in memory rather than in temporary files: a million contacts need ~100 MB.
-        session.execute(text("SET LOCAL work_mem = '128MB'"))
+    _sort_in_memory(session)
     total = session.execute(
         _MATERIALIZE,
         {
@@ -699,6 +710,13 @@ def _materialize_recipients(session: Session, campaign_id: int, list_id: int) ->
         )
     )
     _set_counts(session, campaign_id, total, skipped)
+
+
+def _sort_in_memory(session: Session) -> None:
+    """Let this transaction's sorts of a list's contacts run in memory on PostgreSQL rather than
+    in temporary files: a million contacts need ~100 MB."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '128MB'"))
 
 
 def _count_recipients(session: Session, campaign_id: int) -> None:
@@ -728,6 +746,7 @@ def _schedule_recipients(
     session: Session, campaign_id: int, list_id: int, options: SendingOptions, now: datetime
 ) -> None:
     """Recipients each with the due time the schedule gives their row, in one statement."""
+    _sort_in_memory(session)
     schedule_list(
         session.connection(),
         campaign_id,
@@ -827,7 +846,11 @@ def _parsed_template(text: Any, contact_list: ContactList) -> MessageTemplate:
     if not isinstance(text, str) or not text.strip():
         raise CampaignError(TEMPLATE_MISSING, field="template")
     try:
-        return parse_template(_storable(text, "template").replace("\r\n", "\n"), contact_list)
+        return parse_template(
+            _storable(text, "template").replace("\r\n", "\n"),
+            list_columns(contact_list),
+            contact_list.phone_column,
+        )
     except TemplateError as error:
         raise CampaignError(
             error.message,

@@ -14,6 +14,9 @@ import logging
 import multiprocessing
 import resource
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -32,13 +35,33 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 # main module (a gunicorn or flask script); imported once in the forkserver, it is done with.
 _CONTEXT.set_forkserver_preload(["__main__", __name__])
 _ROWS = "rows"  # the Arrow column of spreadsheet row numbers; cells are named by position
+# Each child may take max_memory_bytes: however many uploads arrive together, this many are
+# read at once and the rest wait their turn, so reading can never take the whole machine.
+READERS = threading.BoundedSemaphore(2)
 
 
 def read_table_isolated(
     path: str | Path, filename: str, *, limits: ImportLimits = DEFAULT_LIMITS, **options
 ) -> Table:
     """`read_table` in a child process bounded by `limits.max_memory_bytes` and `max_seconds`."""
-    path = Path(path)
+    with _reader_turn(limits):
+        return _read_in_a_child(Path(path), filename, limits, options)
+
+
+@contextmanager
+def _reader_turn(limits: ImportLimits) -> Iterator[None]:
+    """One of the ``READERS``, waited for as long as a file may take to read."""
+    if not READERS.acquire(timeout=limits.max_seconds):
+        raise ImportFileError(
+            N_("The server is busy reading other files; try again in a minute."), status=503
+        )
+    try:
+        yield
+    finally:
+        READERS.release()
+
+
+def _read_in_a_child(path: Path, filename: str, limits: ImportLimits, options: dict) -> Table:
     arrow_path = path.with_name(f".{path.name}.{secrets.token_hex(8)}.arrow")
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     child = _CONTEXT.Process(

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
+from webapp.columns import replaced
 from webapp.i18n import N_
 
 from .errors import InvalidPhoneError
@@ -75,9 +76,7 @@ def normalize_phones(values: pd.Series, region: str = "RU") -> tuple[pd.Series, 
     fast = np.zeros(len(text), dtype=bool)
     phones = pa.nulls(len(text), pa.string())
     if region == "RU":
-        compact = text
-        for separator in _SEPARATORS:
-            compact = pc.replace_substring(compact, separator, "")
+        compact = replaced(text, [(separator, "") for separator in _SEPARATORS])
         fast = _numpy(pc.match_substring_regex(compact, f"^(?:{_FAST_RU_MOBILE})$"))
         # Whatever stands before the ten national digits (+7, 7, 8 or nothing) becomes 7.
         phones = pc.if_else(fast, pc.utf8_replace_slice(compact, 0, -10, "7"), None)

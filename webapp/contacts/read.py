@@ -18,12 +18,13 @@ import html
 import io
 import posixpath
 import re
+import shutil
 import struct
 import tempfile
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -43,7 +44,15 @@ from webapp.i18n import N_
 
 from .errors import ImportFileError
 from .phones import normalize_phones
-from .styles import Styled, column_number, column_texts, ods_styled, xls_styled, xlsx_styled
+from .styles import (
+    Styled,
+    column_number,
+    column_texts,
+    ods_styled,
+    xls_sheets,
+    xls_styled,
+    xlsx_styled,
+)
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -60,20 +69,23 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # A member must unpack to this much before its compression ratio is judged: small XML parts
 # of ordinary workbooks (styles, themes) can compress very well without being dangerous.
 _RATIO_FLOOR_BYTES = 1 << 20
-# References in sheet XML, r="B7" on cells and r="7" on rows, read without parsing the XML.
-# Another attribute ending in "r" could only make the extent look larger: the safe side.
-_REF_ROW = re.compile(rb'r="[A-Z]*([0-9]+)"')
-_REF_COLUMN = re.compile(rb'r="([A-Z]+)[0-9]')
+# References in sheet XML, r="B7" on cells and r="7" on rows, read without parsing the XML:
+# what follows each r=", a column only when a digit follows it, a row only when closed by a
+# quote. Another attribute ending in "r" could only make the extent look larger: the safe side.
+_REF_START = 'r="'
+_REFERENCE = r'^(?P<column>[A-Z]*)(?P<row>[0-9]+)(?P<closed>"?)'
 # Where a row of sheet XML ends, and the namespace prefix its elements carry.
 _ROW_END = re.compile(rb"</(\w+:)?row>")
 # Row and cell elements of sheet XML, <row> or <x:c>: counted, for cells without references.
-_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)[\s/>]")
+# Whitespace is spelled out: the \s of Arrow's RE2 leaves out \v, Python's does not.
+_ROW_START = r"<(?:\w+:)?row[ \t\n\r\f\v/>]"
+_CELL_START = r"<(?:\w+:)?c[ \t\n\r\f\v/>]"
 # Spreadsheet XML nests a dozen levels at most; far deeper is an attack on the parser.
 _MAX_XML_DEPTH = 100
 _ODS_CELLS = frozenset({"table:table-cell", "table:covered-table-cell"})
-# BIFF records of XLS: BOF opens a sheet; these hold a value at (row, column), MULRK a run of
+# BIFF records of XLS: EOF ends a sheet; these hold a value at (row, column), MULRK a run of
 # them (formula, string, number, RK number, inline string, rich string, bool or error).
-_BIFF_BOF = 0x0809
+_BIFF_EOF = 0x000A
 _BIFF_VALUES = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0204, 0x00D6, 0x0205})
 _BIFF_MULRK = 0x00BD
 _BIFF_HEADER = struct.Struct("<HH")
@@ -197,8 +209,8 @@ def _sniff_encoding(path: Path, head: bytes, *, whole_file: bool) -> str:
         return "utf-16"
     if b"\0" in head:
         return _utf16_without_bom(head)
-    chunks = _file_chunks(path) if whole_file else [head]
-    return "utf-8" if _is_utf8(chunks, complete=whole_file) else "cp1251"
+    utf8 = _is_utf8_file(path) if whole_file else _is_utf8_start(head)
+    return "utf-8" if utf8 else "cp1251"
 
 
 def _utf16_without_bom(head: bytes) -> str:
@@ -217,12 +229,19 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _is_utf8(chunks: Iterable[bytes], *, complete: bool) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _is_utf8_file(path: Path) -> bool:
+    """Whether the whole file is UTF-8, checked by Arrow, several times faster than a codec."""
     try:
-        for chunk in chunks:
-            decoder.decode(chunk)
-        decoder.decode(b"", final=complete)
+        pa.array([path.read_bytes()], pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _is_utf8_start(head: bytes) -> bool:
+    """Whether `head` starts a UTF-8 text: it may end inside a character."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
     except UnicodeDecodeError:
         return False
     return True
@@ -365,15 +384,9 @@ def _read_workbook(
                 _check_zip(path, "content.xml", limits)
             elif not _starts_with(path, _OLE2_MAGIC):
                 raise not_a_workbook
-            else:
-                _check_xls_extent(path, limits)
             with contextlib.ExitStack() as stack:
-                if suffix == ".ods" and max_records is not None:
-                    # calamine reads every cell of an ODS when opening it: give it the top only.
-                    folder = stack.enter_context(tempfile.TemporaryDirectory())
-                    path = _write_ods_top(path, sheet, max_records, Path(folder) / "top.ods")
-                if suffix == ".ods":
-                    _check_ods_extent(path, limits)  # what calamine is about to expand
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                path = _measured_workbook(path, suffix, sheet, limits, max_records, folder)
                 book = stack.enter_context(CalamineWorkbook.from_path(str(path)))
                 sheet_names = [
                     meta.name
@@ -398,6 +411,29 @@ def _read_workbook(
     ) as error:
         raise not_a_workbook from error
     return grid, {"sheet": sheet, "sheet_names": sheet_names}
+
+
+def _measured_workbook(
+    path: Path,
+    suffix: str,
+    sheet: str | None,
+    limits: ImportLimits,
+    max_records: int | None,
+    folder: Path,
+) -> Path:
+    """The ODS or XLS for calamine to read, measured first; for a preview (`max_records`) a
+    copy in `folder` holding only the top, as calamine reads every cell of these on opening."""
+    copy = folder / f"top{suffix}"
+    if suffix == ".ods":
+        if max_records is not None:
+            path = _write_ods_top(path, sheet, max_records, copy)
+        _check_ods_extent(path, limits)
+        return path
+    stream, data = _xls_stream(path)
+    if max_records is not None and (top := _xls_top(data, max_records)):
+        path, data = _write_xls_stream(path, stream, top, copy), top
+    _check_xls_extent(data, limits)
+    return path
 
 
 def _read_xlsx(
@@ -476,8 +512,7 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
     it: one cell at XFD1048576 would ask for half a terabyte and abort the process. Cells and
     rows may also go without references, placed one after another: those are counted.
     """
-    rows = columns = 0
-    counted_rows = open_row_cells = 0
+    extent = _XlsxExtent()
     with zipfile.ZipFile(path) as archive, archive.open(member) as xml:
         rest = b""
         while chunk := xml.read(_CHUNK_BYTES):
@@ -485,21 +520,46 @@ def _xlsx_extent(path: Path, member: str) -> tuple[int, int]:
             # No tag holds a "<": cutting before the last one splits none of them.
             cut = window.rfind(b"<", 1)
             cut = len(window) if cut < 0 else cut
-            window, rest = window[:cut], window[cut:]
-            rows = max(rows, max(map(int, set(_REF_ROW.findall(window))), default=0))
-            letters = set(_REF_COLUMN.findall(window))
-            columns = max(columns, max(map(column_number, letters), default=0))
-            is_row = np.array(_ROW_OR_CELL.findall(window)) == b"row"
-            if is_row.size:
-                # Cells per row, the first count continuing the row left open by the last chunk.
-                cells = np.bincount(np.cumsum(is_row)[~is_row], minlength=is_row.sum() + 1)
-                cells[0] += open_row_cells
-                counted_rows += int(is_row.sum())
-                open_row_cells = int(cells[-1])
-                columns = max(columns, int(cells.max()))
-        rows = max(rows, counted_rows)
-        rows = max(rows, max(map(int, set(_REF_ROW.findall(rest))), default=0))
-    return rows, columns
+            extent.add(window[:cut])
+            rest = window[cut:]
+        extent.add(rest)
+    return max(extent.rows, extent.counted_rows), extent.columns
+
+
+class _XlsxExtent:
+    """How far the references of sheet XML reach, and how many rows and cells it holds, read
+    a window at a time by Arrow's C++, in a third less time than Python's re takes."""
+
+    def __init__(self) -> None:
+        self.rows = self.columns = 0
+        self.counted_rows = self.open_row_cells = 0
+
+    def add(self, window: bytes) -> None:
+        """The next part of the XML, cut between tags."""
+        text = pa.array([window], pa.binary())
+        after = pc.list_flatten(pc.split_pattern(text, _REF_START))[1:]
+        references = pc.extract_regex(after, _REFERENCE).drop_null()
+        rows = references.field("row").filter(pc.not_equal(references.field("closed"), b""))
+        self.rows = max(self.rows, _largest_number(rows))
+        letters = pc.unique(references.field("column")).to_pylist()
+        self.columns = max(self.columns, *map(column_number, letters), 0)
+        # Cells per row: the first part continues the row left open by the last window.
+        parts = pc.list_flatten(pc.split_pattern_regex(text, _ROW_START))
+        cells = pc.count_substring_regex(parts, _CELL_START).to_numpy(False, writable=True)
+        cells[0] += self.open_row_cells
+        self.counted_rows += len(cells) - 1
+        self.open_row_cells = int(cells[-1])
+        self.columns = max(self.columns, int(cells.max()))
+
+
+def _largest_number(digits: pa.Array) -> int:
+    """The largest of numbers written in decimal `digits`, however long; 0 for none."""
+    digits = pc.utf8_ltrim(digits.cast(pa.string()), "0")
+    lengths = pc.utf8_length(digits)
+    longest = pc.max(lengths).as_py()
+    if not longest:
+        return 0
+    return int(pc.max(digits.filter(pc.equal(lengths, longest))).as_py())
 
 
 def _check_ods_extent(path: Path, limits: ImportLimits) -> None:
@@ -574,34 +634,88 @@ class _OdsScan:
         self.depth -= 1
 
 
-def _check_xls_extent(path: Path, limits: ImportLimits) -> None:
-    """Refuse an XLS whose sheets reach too far, from its cell records, before calamine reads.
+def _check_xls_extent(data: bytes, limits: ImportLimits) -> None:
+    """Refuse an XLS whose sheets reach too far, from the cell records of its workbook stream
+    `data`, before calamine reads.
 
-    calamine reads every sheet at once, each into the rectangle up to its farthest value (blank
-    cells and the DIMENSIONS record do not count): a 6 KB file can ask for gigabytes.
+    calamine reads every sheet at once, each from where the workbook's list of sheets says it
+    starts to its first EOF record, into the rectangle up to its farthest value (blank cells
+    and the DIMENSIONS record do not count): a 6 KB file can ask for gigabytes.
     """
+    offsets = [offset for offset, _ in xls_sheets(data)]
+    extents = {offset: _xls_sheet_extent(data, offset) for offset in set(offsets)}
+    for rows, columns in extents.values():
+        _check_extent(rows, columns, limits)
+    _check_cells(sum(rows * columns for rows, columns in map(extents.get, offsets)), limits)
+
+
+def _xls_stream(path: Path) -> tuple[str, bytes]:
+    """The name and the bytes of an XLS file's workbook stream."""
     with olefile.OleFileIO(str(path)) as container:
-        stream = "Workbook" if container.exists("Workbook") else "Book"
-        data = container.openstream(stream).read()
-    extents = []  # (rows, columns) of each sheet before the current one
-    rows = columns = position = 0
+        name = "Workbook" if container.exists("Workbook") else "Book"
+        return name, container.openstream(name).read()
+
+
+def _xls_values(data: bytes, offset: int) -> Iterator[tuple[int, int, int]]:
+    """(position, row, last column) of each value record of the sheet at `offset`, up to the
+    sheet's first EOF record, where calamine stops."""
     unpack, size = _BIFF_HEADER.unpack_from, _BIFF_HEADER.size
+    position = offset
     while position + size <= len(data):
         kind, length = unpack(data, position)
         body = position + size
+        if kind in _BIFF_VALUES:
+            yield position, *unpack(data, body)
+        elif kind == _BIFF_MULRK:  # a run of values; its last column ends the record
+            yield position, unpack(data, body)[0], unpack(data, body + length - size)[1]
+        elif kind == _BIFF_EOF:
+            return
         position = body + length
-        if kind in _BIFF_VALUES or kind == _BIFF_MULRK:
-            row, column = unpack(data, body)
-            if kind == _BIFF_MULRK:  # the last column of the run ends the record
-                column = unpack(data, position - size)[1]
-            rows, columns = max(rows, row + 1), max(columns, column + 1)
-        elif kind == _BIFF_BOF:
-            extents.append((rows, columns))
-            rows = columns = 0
-    extents.append((rows, columns))
-    for rows, columns in extents:
-        _check_extent(rows, columns, limits)
-    _check_cells(sum(rows * columns for rows, columns in extents), limits)
+
+
+def _xls_sheet_extent(data: bytes, offset: int) -> tuple[int, int]:
+    """(rows, columns) the values of the sheet at `offset` reach."""
+    rows = columns = 0
+    for _, row, column in _xls_values(data, offset):
+        rows, columns = max(rows, row + 1), max(columns, column + 1)
+    return rows, columns
+
+
+def _xls_top(data: bytes, max_records: int) -> bytes | None:
+    """The workbook stream `data` with every sheet cut after its first `max_records` rows, the
+    same size, or None when no sheet is that long.
+
+    An EOF record is written over the first record past the top: readers go no further in
+    that sheet, and the stream keeps its size, which is all olefile can write.
+    """
+    offsets = {offset for offset, _ in xls_sheets(data)}
+    cuts = [_xls_top_end(data, offset, max_records) for offset in offsets]
+    cuts = [cut for cut in cuts if cut is not None]
+    if not cuts:
+        return None
+    top = bytearray(data)
+    for cut in cuts:
+        top[cut : cut + _BIFF_HEADER.size] = _BIFF_HEADER.pack(_BIFF_EOF, 0)
+    return bytes(top)
+
+
+def _xls_top_end(data: bytes, offset: int, max_records: int) -> int | None:
+    """Where the sheet at `offset` goes past `max_records` rows from its first value, if it
+    does; writers put cells in row order, so no cell of the top rows comes later."""
+    first = None
+    for position, row, _ in _xls_values(data, offset):
+        first = row if first is None else min(first, row)
+        if row >= first + max_records:
+            return position
+    return None
+
+
+def _write_xls_stream(path: Path, stream: str, data: bytes, copy: Path) -> Path:
+    """Write the XLS to `copy` with `data` as its workbook `stream`, and return `copy`."""
+    shutil.copyfile(path, copy)
+    with olefile.OleFileIO(str(copy), write_mode=True) as container:
+        container.write_stream(stream, data)
+    return copy
 
 
 def _xlsx_worksheets(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -768,9 +882,11 @@ def _sheet_grid(
         if cells
         else ([] for _ in range(data.width))
     )
+    # A comprehension per column: zip(*records) takes a few times longer over many rows.
+    by_column = ([record[j] for record in records] for j in range(data.width))
     columns = [
         pa.chunked_array([column_texts(values, column_formats)], pa.string())
-        for values, column_formats in zip(zip(*records, strict=True), formats, strict=False)
+        for values, column_formats in zip(by_column, formats, strict=True)
     ]
     return _Grid(columns, first_row + 1, first_column + 1)
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Table, insert, select
 
-from webapp.columns import joined_rows, literal
+from webapp.columns import joined_rows, literal, replaced, value_bytes
 from webapp.downloads import csv_for_excel, translated
 from webapp.i18n import N_
 from webapp.models import ImportReject, OptOut
@@ -23,6 +23,8 @@ BATCH_ROWS = 50_000
 _COMPACT_JSON = {"ensure_ascii": False, "separators": (",", ":")}
 # COPY's text format: the backslash first, as the others add backslashes.
 _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+# JSON's, for the text inside quotes (control characters are left to json.dumps).
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'))
 
 
 Columns = Mapping[str, pd.Series | np.ndarray]
@@ -66,10 +68,7 @@ def insert_rows(
 
 def _copy_text(values: pa.Array) -> pa.Array:
     """Values in COPY's text format: backslash escapes, ``\\N`` for null."""
-    text = pc.cast(values, pa.large_string())
-    for char, escaped in _COPY_ESCAPES:
-        text = pc.replace_substring(text, char, escaped)
-    return pc.fill_null(text, "\\N")
+    return pc.fill_null(replaced(pc.cast(values, pa.large_string()), _COPY_ESCAPES), "\\N")
 
 
 def fields_json(cells: pd.DataFrame) -> pd.Series:
@@ -85,18 +84,19 @@ def fields_json(cells: pd.DataFrame) -> pd.Series:
     for position, name in enumerate(cells.columns):
         key = json.dumps(name, ensure_ascii=False)
         text = pa.chunked_array(pa.array(cells[name].array)).cast(pa.large_string())
-        escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+        escaped = replaced(text, _JSON_ESCAPES)
         parts += [literal(("{" if position == 0 else ",") + f'{key}:"'), escaped, literal('"')]
     parts.append(literal("}"))
     joined = pc.binary_join_element_wise(*parts, literal(""))
-    controls = pc.match_substring_regex(joined, r"[\x00-\x1f]").to_numpy()
-    joined = pd.Series(pd.array(joined, dtype="str"), index=cells.index)
-    if controls.any():
-        joined[controls] = [
+    rows = pd.Series(pd.array(joined, dtype="str"), index=cells.index)
+    # Control characters are looked for in the bytes first: most lists have none.
+    if any((data < 0x20).any() for data in value_bytes(joined)):
+        controls = pc.match_substring_regex(joined, r"[\x00-\x1f]").to_numpy()
+        rows[controls] = [
             json.dumps(dict(zip(cells.columns, row, strict=True)), **_COMPACT_JSON)
             for row in cells[controls].itertuples(index=False)
         ]
-    return joined
+    return rows
 
 
 def opted_out_phones(conn: Connection) -> set[str]:

@@ -15,7 +15,7 @@ import html
 import re
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -64,7 +64,7 @@ class Styled:
             yield [(self.formats[which[group[0]]], rows[group]) for group in groups]
 
 
-def column_texts(values: tuple, formats: list[tuple[CellFormat, np.ndarray]]) -> list[str]:
+def column_texts(values: Sequence, formats: list[tuple[CellFormat, np.ndarray]]) -> list[str]:
     """A column's cells as text: through their number formats, else as in General."""
     texts = list(values)
     for cell_format, rows in formats:
@@ -197,7 +197,7 @@ def xls_styled(path: Path, sheet: str, end: tuple[int, int]) -> Styled | None:
         if not formats or sheet not in book.sheet_names():
             return None
         # book.mem holds the workbook stream from book.base (the whole file when contiguous).
-        worksheets = [offset for offset, kind in _xls_sheets(book.mem, book.base) if kind == 0]
+        worksheets = [offset for offset, kind in xls_sheets(book.mem, book.base) if kind == 0]
         start = book.base + worksheets[book.sheet_names().index(sheet)]
         cells = _xls_numeric_cells(book.mem, start, end[0])
     rows, columns, styles = (np.array(part, np.int64) for part in cells)
@@ -211,8 +211,9 @@ _BIFF_NUMBER, _BIFF_RK, _BIFF_FORMULA, _BIFF_MULRK = 0x0203, 0x027E, 0x0006, 0x0
 _BIFF_ROW_BLOCK = 32
 
 
-def _xls_sheets(stream: bytes, position: int) -> list[tuple[int, int]]:
-    """(offset, kind) of each sheet, from the BOUNDSHEET records of the workbook globals."""
+def xls_sheets(stream: bytes, position: int = 0) -> list[tuple[int, int]]:
+    """(offset, kind) of each sheet, from the BOUNDSHEET records of the workbook globals at
+    `position` of the workbook stream."""
     sheets = []
     while position + 4 <= len(stream):
         code, length = struct.unpack_from("<HH", stream, position)

@@ -20,6 +20,7 @@ import pyarrow.json as pa_json
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
+from ..campaigns.service import campaign_options
 from ..campaigns.statuses import RECIPIENT_LABELS
 from ..columns import joined_rows, literal
 from ..contacts.browse import field_columns
@@ -28,8 +29,23 @@ from ..i18n import N_
 from ..models import Campaign
 from .queries import result_tables
 
-BATCH_ROWS = (
-    5_000  # rows read at a time: memory stays flat (two batches are read ahead), calls stay few
+BATCH_ROWS = 5_000  # rows read at a time: memory stays flat (two are read ahead), calls stay few
+MOVED = N_("outside the send window: when it opens")  # as the preview says it
+
+Cells = Callable[[pa.Table, tzinfo, Callable[[str], str]], pa.ChunkedArray]
+# The columns after the list's fields: each header and its cells from a batch of result_tables.
+OUTCOME_COLUMNS: tuple[tuple[str, Cells], ...] = (
+    (N_("Message"), lambda rows, _, __: rows["message"]),
+    (N_("Message ID"), lambda rows, _, __: rows["message_id"]),
+    (N_("Gateway status"), lambda rows, _, __: rows["gateway_status"]),
+    (N_("Error"), lambda rows, _, translate: translated(rows["error"], translate)),
+    (N_("Attempts"), lambda rows, _, __: rows["attempts"]),
+    (N_("Time"), lambda rows, timezone, _: _local_time(rows["sent_at"], timezone)),
+)
+# The columns a scheduled campaign's export ends with.
+SCHEDULE_COLUMNS: tuple[tuple[str, Cells], ...] = (
+    (N_("Due time"), lambda rows, timezone, _: _local_time(rows["due_at"], timezone)),
+    (N_("Send window"), lambda rows, _, translate: _moved(rows["due_moved"], translate)),
 )
 
 
@@ -43,34 +59,29 @@ def result_table(
     timezone: tzinfo,
 ) -> tuple[list[str], Iterator[pa.Table]]:
     """The export's header and its rows in batches: phone, status, the list's fields, then the
-    outcome."""
+    outcome (and a scheduled campaign's due times)."""
     columns = field_columns(campaign.contact_list)
+    scheduled = campaign_options(campaign).schedule is not None
+    outcome = OUTCOME_COLUMNS + (SCHEDULE_COLUMNS if scheduled else ())
     labels = {key: translate(label) for key, label in RECIPIENT_LABELS.items()}
     fields_schema = pa.schema([(column, pa.string()) for column in columns])
-    # The outcome's columns: each header with how its cells come from a batch of result_tables.
-    outcome: dict[str, Callable[[pa.Table], pa.ChunkedArray]] = {
-        N_("Message"): lambda rows: rows["message"],
-        N_("Message ID"): lambda rows: rows["message_id"],
-        N_("Gateway status"): lambda rows: rows["gateway_status"],
-        N_("Error"): lambda rows: translated(rows["error"], translate),
-        N_("Attempts"): lambda rows: rows["attempts"],
-        N_("Time"): lambda rows: _local_time(rows["sent_at"], timezone),
-    }
     header = [
         campaign.contact_list.phone_column,
         translate(N_("Status")),
         *columns,
-        *(translate(name) for name in outcome),
+        *(translate(name) for name, _ in outcome),
     ]
 
     def tables() -> Iterator[pa.Table]:
-        batches = result_tables(session, campaign.id, status=status, search=search, size=BATCH_ROWS)
+        batches = result_tables(
+            session, campaign.id, status=status, search=search, size=BATCH_ROWS, scheduled=scheduled
+        )
         for rows in _read_ahead(batches):
             cells = [
                 rows["phone"],
                 translated(rows["status"], labels.get),
                 *_fields(rows["fields_json"], fields_schema).columns,
-                *(cells(rows) for cells in outcome.values()),
+                *(cells(rows, timezone, translate) for _, cells in outcome),
             ]
             yield pa.table(cells, names=[str(i) for i in range(len(cells))])
 
@@ -129,6 +140,11 @@ def _local_time(sent_at: pa.ChunkedArray, timezone: tzinfo) -> pa.ChunkedArray:
     # The local wall time, naive, casts to "YYYY-MM-DD HH:MM:SS": ten times strftime's speed.
     local = pc.local_timestamp(seconds.cast(pa.timestamp("s", str(timezone))))
     return pc.cast(local, pa.string())
+
+
+def _moved(due_moved: pa.ChunkedArray, translate: Callable[[str], str]) -> pa.ChunkedArray:
+    """The preview's words where the send window moved the due time, else nothing."""
+    return pc.if_else(pc.equal(due_moved, "1"), translate(MOVED), None)
 
 
 def export_response(

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from sqlalchemy import (
     Connection,
+    Integer,
     LargeBinary,
     Select,
     String,
@@ -55,11 +56,12 @@ _RESULT_COLUMNS = (
     Recipient.attempts,
     Recipient.sent_at,
 )
-# The columns of result_tables.
+# The columns of result_tables; a scheduled campaign's end with SCHEDULE_EXPORT_COLUMNS.
 EXPORT_COLUMNS = [
     *("id", "phone", "status", "message", "message_id", "gateway_status", "error", "attempts"),
     *("sent_at", "fields_json"),
 ]
+SCHEDULE_EXPORT_COLUMNS = ["due_at", "due_moved"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class ResultRow:
     sent_at: datetime | None
     due_at: datetime | None
     """A reminder's due time; None outside scheduled campaigns."""
+    due_moved: bool | None
+    """The send window moved the due time to its next opening."""
     fields: dict[str, Any]
 
 
@@ -106,28 +110,38 @@ def result_tables(
     status: str | None = None,
     search: str = "",
     size: int = 10_000,
+    scheduled: bool = False,
 ) -> Iterator[pa.Table]:
     """What ``results_page`` pages through, in its order, as Arrow tables of text columns
-    ``EXPORT_COLUMNS`` of about ``size`` rows, streamed from one query per stored status (each
-    walks an index in id order), for exports of any size in constant memory.
+    ``EXPORT_COLUMNS`` (and ``SCHEDULE_EXPORT_COLUMNS`` when ``scheduled``) of about ``size``
+    rows, streamed from one query per stored status (each walks an index in id order), for
+    exports of any size in constant memory.
 
-    ``sent_at`` is UTC text, ``fields_json`` the contact's fields ("{}" when it is gone).
-    PostgreSQL writes the rows as CSV (COPY) for Arrow to read; no Python runs per row. The
-    connection is taken here, so the tables may be read in another thread.
+    ``sent_at`` and ``due_at`` are UTC text, ``fields_json`` the contact's fields ("{}" when it
+    is gone), ``due_moved`` "1" or "0". PostgreSQL writes the rows as CSV (COPY) for Arrow to
+    read; no Python runs per row. The connection is taken here, so the tables may be read in
+    another thread.
     """
-    return _tables(session.connection(), campaign_id, status, search, size)
+    return _tables(session.connection(), campaign_id, status, search, size, scheduled)
 
 
 def _tables(
-    connection: Connection, campaign_id: int, status: str | None, search: str, size: int
+    connection: Connection,
+    campaign_id: int,
+    status: str | None,
+    search: str,
+    size: int,
+    scheduled: bool,
 ) -> Iterator[pa.Table]:
     postgres = connection.dialect.name == "postgresql"
-    sent_at = (
-        func.to_char(func.timezone("UTC", Recipient.sent_at), "YYYY-MM-DD HH24:MI:SS")
-        if postgres
-        else type_coerce(Recipient.sent_at, String)  # stored as UTC text: taken as it is
-    )
-    columns = [*_RESULT_COLUMNS[:-1], sent_at, func.coalesce(Contact.fields_json, "{}")]
+    names = EXPORT_COLUMNS + (SCHEDULE_EXPORT_COLUMNS if scheduled else [])
+    due = (_utc_text(Recipient.due_at, postgres), cast(Recipient.due_moved, Integer))
+    columns = [
+        *_RESULT_COLUMNS[:-1],
+        _utc_text(Recipient.sent_at, postgres),
+        func.coalesce(Contact.fields_json, "{}"),
+        *(due if scheduled else ()),
+    ]
     if not postgres:  # every value as its UTF-8 bytes: see _fetched
         columns = [cast(column, LargeBinary) for column in columns]
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
@@ -135,10 +149,12 @@ def _tables(
         if not search:  # a search joins the contacts itself
             query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
         query = _filtered(query, campaign_id, statuses, search).order_by(Recipient.id)
-        yield from (_copied if postgres else _fetched)(connection, query, size)
+        yield from (_copied if postgres else _fetched)(connection, query, size, names)
 
 
-def _fetched(connection: Connection, query: Select, size: int) -> Iterator[pa.Table]:
+def _fetched(
+    connection: Connection, query: Select, size: int, names: list[str]
+) -> Iterator[pa.Table]:
     """The query's rows, its values cast to bytes, by SQLite's own cursor ``size`` at a time.
 
     The plain cursor spares SQLAlchemy's row objects, and bytes spare decoding to ``str`` and
@@ -152,10 +168,19 @@ def _fetched(connection: Connection, query: Select, size: int) -> Iterator[pa.Ta
         cursor.execute(str(compiled), params)
         while rows := cursor.fetchmany(size):
             columns = [pa.array(column, pa.binary()) for column in zip(*rows, strict=True)]
-            yield pa.table([column.cast(pa.string()) for column in columns], names=EXPORT_COLUMNS)
+            yield pa.table([column.cast(pa.string()) for column in columns], names=names)
 
 
-def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Table]:
+def _utc_text(moment: Any, postgres: bool) -> Any:
+    """A time column as ``YYYY-MM-DD HH:MM:SS[.ffffff]`` UTC text."""
+    if postgres:
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24:MI:SS")
+    return type_coerce(moment, String)  # stored as UTC text: taken as it is
+
+
+def _copied(
+    connection: Connection, query: Select, size: int, names: list[str]
+) -> Iterator[pa.Table]:
     """The query's rows by ``COPY ... TO STDOUT`` as CSV, read by Arrow ``size`` rows at a time.
 
     COPY hands out one whole row per read; the rows are parsed here, in this thread, so no
@@ -171,20 +196,20 @@ def _copied(connection: Connection, query: Select, size: int) -> Iterator[pa.Tab
         for row in copy:
             rows.append(row)
             if len(rows) == size:
-                yield _csv_table(rows)
+                yield _csv_table(rows, names)
                 rows = []
         if rows:
-            yield _csv_table(rows)
+            yield _csv_table(rows, names)
 
 
-def _csv_table(rows: list[bytes]) -> pa.Table:
+def _csv_table(rows: list[bytes], names: list[str]) -> pa.Table:
     return pa_csv.read_csv(
         io.BytesIO(b"".join(rows)),
-        read_options=pa_csv.ReadOptions(column_names=EXPORT_COLUMNS, use_threads=False),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         # COPY writes NULL unquoted and empty, an empty text as "".
         convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(EXPORT_COLUMNS, pa.string()),
+            column_types=dict.fromkeys(names, pa.string()),
             strings_can_be_null=True,
             null_values=[""],
             quoted_strings_can_be_null=False,
@@ -230,7 +255,7 @@ def _filtered(
 def _rows(session: Session, ids: Select, order: tuple) -> list[ResultRow]:
     """The rows of the recipients ``ids`` selects: ids first, so skipped rows are never joined."""
     rows = session.execute(
-        select(*_RESULT_COLUMNS, Recipient.due_at, Contact.fields_json)
+        select(*_RESULT_COLUMNS, Recipient.due_at, Recipient.due_moved, Contact.fields_json)
         .outerjoin(Contact, Contact.id == Recipient.contact_id)
         .where(Recipient.id.in_(ids.scalar_subquery()))
         .order_by(*order)

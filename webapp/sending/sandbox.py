@@ -488,7 +488,7 @@ class SandboxServer:
     @property
     def base_url(self) -> str:
         """The ``TELEFON_IP_BASE_URL`` that points a client at this server."""
-        return f"http://{self._server.host}:{self.port}/whatsapp"
+        return f"http://{url_host(self._server.host)}:{self.port}/whatsapp"
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Answer calls until ``shutdown()``, which waits up to ``poll_interval`` seconds."""
@@ -497,6 +497,11 @@ class SandboxServer:
     def shutdown(self) -> None:
         """Stop ``serve_forever`` (which then closes the socket); answers in progress finish."""
         self._server.shutdown()
+
+
+def url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def make_sandbox_server(
@@ -637,6 +642,8 @@ def sandbox_gateway_command(
         )
     server = make_sandbox_server(host, port, token=token, config=config, rng=random.Random(seed))
     click.echo(f"Sandbox gateway: TELEFON_IP_BASE_URL={server.base_url}")
-    local = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
-    click.echo(f"Messages: http://{local}:{server.port}/sandbox/messages (Ctrl+C to stop)")
+    local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    click.echo(
+        f"Messages: http://{url_host(local)}:{server.port}/sandbox/messages (Ctrl+C to stop)"
+    )
     server.serve_forever()

@@ -36,10 +36,10 @@ from queue import SimpleQueue
 from typing import Protocol, TypeVar
 
 from ..campaigns.options import App, SendingOptions
-from ..campaigns.rendering import parse_template, render_for_contact
+from ..campaigns.rendering import render_for_contact
 from ..campaigns.statuses import RecipientStatus
 from ..i18n import N_
-from ..models import ContactList
+from ..messages import MessageTemplate
 from ..windows import DEFAULT_TIMEZONE, day_start, next_day_start
 from .gateway import Gateway, Outcome, SendResult, names_recipient
 from .pacing import Pacer, apps_under_limit
@@ -108,9 +108,10 @@ class CampaignPlan:
     """What a run needs to know of its campaign."""
 
     id: int
-    template: str
-    contact_list: ContactList
-    """Its columns and phone column, to render as the preview does."""
+    template: MessageTemplate
+    """Parsed against its list's columns."""
+    phone_column: str
+    """Its list's phone column, to render as the preview does."""
     options: SendingOptions
 
 
@@ -181,7 +182,8 @@ class Store(Protocol):
         self, campaign_id: int, owner: str, now: datetime, lease_s: float
     ) -> CampaignPlan | None:
         """Lease a running campaign if free or expired and not resting until after ``now``;
-        recipients others left ``sending`` become ``unknown``. None when not taken."""
+        recipients others left ``sending`` become ``unknown``. None when not taken; raises
+        ``TemplateError``, the lease let go, when its template does not fit its list."""
         ...
 
     def renew_lease(self, campaign_id: int, owner: str, lease_s: float) -> bool:
@@ -531,7 +533,6 @@ class CampaignRun:
         """Numbers this run found failing: nothing more goes out from them."""
         options = plan.options
         self.options = options
-        self.template = parse_template(plan.template, plan.contact_list)
         self.pacer = Pacer(options.rate_per_minute, options.delay_min_s, options.delay_max_s)
         self.apps: tuple[App, ...] = options.apps or (None,)
         self.workers = pool_size(options, self.config)
@@ -819,7 +820,7 @@ class CampaignRun:
     def _render(self, recipient: Claimed) -> str:
         plan = self.plan
         return render_for_contact(
-            self.template, plan.id, plan.contact_list, recipient.phone, recipient.fields_json
+            plan.template, plan.id, plan.phone_column, recipient.phone, recipient.fields_json
         ).text
 
     def _turn(self, recipient: Claimed, app: App) -> _Turn | None:

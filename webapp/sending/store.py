@@ -18,7 +18,7 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Row,
+    Select,
     and_,
     bindparam,
     create_engine,
@@ -45,9 +47,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
 from ..campaigns.options import App, OptionsError, SendingOptions, parse_options
+from ..campaigns.rendering import parse_template
 from ..campaigns.statuses import OUTCOMES, CampaignStatus, RecipientStatus
+from ..messages import TemplateError
 from ..models import Campaign, Contact, ContactList, Recipient, UTCDateTime
-from ..numbers import WAIT_PAUSED, Settled, ensure_numbers, pause_number, settle, take_slots
+from ..numbers import (
+    WAIT_PAUSED,
+    Settled,
+    Slot,
+    Taken,
+    ensure_numbers,
+    pause_number,
+    settle,
+    take_slots,
+)
 from .sender import INTERRUPTED, CampaignPlan, Claimed, Pause, StoreUnavailable, Update
 
 logger = logging.getLogger(__name__)
@@ -185,26 +198,7 @@ class SqlStore:
             ).rowcount
             if not taken:
                 return None
-            # Whoever claimed these is gone (its lease expired or was let go): the call may or
-            # may not have been made, so they are never sent again automatically.
-            left = _claims(
-                conn,
-                recipients.c.campaign_id == campaign_id,
-                recipients.c.status == RecipientStatus.SENDING,
-                or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
-            )
-            orphaned = len(left)
-            if orphaned:
-                conn.execute(
-                    update(recipients)
-                    .where(recipients.c.id.in_(left))
-                    .values(status=RecipientStatus.UNKNOWN, error=INTERRUPTED, updated_at=now)
-                )
-                settle(conn, [Settled(*left[i], RecipientStatus.UNKNOWN) for i in left], now)
-                logger.warning(
-                    "campaign %s: %s interrupted sends now unknown", campaign_id, orphaned
-                )
-                _count(conn, campaign_id, Counter(unknown=orphaned), now)
+            _settle_interrupted(conn, campaign_id, owner, now)
             row = conn.execute(
                 select(
                     campaigns.c.template,
@@ -217,12 +211,13 @@ class SqlStore:
             ).one()
             options = _options(row.options_json)
             ensure_numbers(conn, options.apps or (None,))
-        return CampaignPlan(
-            id=campaign_id,
-            template=row.template,
-            contact_list=ContactList(columns_json=row.columns_json, phone_column=row.phone_column),
-            options=options,
-        )
+        try:
+            template = parse_template(row.template, json.loads(row.columns_json), row.phone_column)
+        except TemplateError:
+            # The sends found interrupted stay settled; the sender tries the campaign later.
+            self.release_lease(campaign_id, owner)
+            raise
+        return CampaignPlan(campaign_id, template, row.phone_column, options)
 
     def renew_lease(self, campaign_id: int, owner: str, lease_s: float) -> bool:
         with self._begin() as conn:
@@ -251,41 +246,18 @@ class SqlStore:
         lead_s: float = 0.0,
         scheduled: bool = False,
     ) -> list[Claimed] | None:
-        due = select(recipients.c.id).where(
-            recipients.c.campaign_id == campaign_id,
-            recipients.c.status == RecipientStatus.PENDING,
-            or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
-        )
-        # A range on the (campaign, status, due_at) index: the scan stops at the first
-        # recipient not yet due instead of reading all of them.
-        due = (
-            due.where(recipients.c.due_at <= now).order_by(recipients.c.due_at, recipients.c.id)
-            if scheduled
-            else due.order_by(recipients.c.id)
-        )
-        due = due.limit(limit).with_for_update(skip_locked=True)
-        fields = (
-            select(contacts.c.fields_json)
-            .where(contacts.c.id == recipients.c.contact_id)
-            .scalar_subquery()
-        )
         with self._begin() as conn:
             if not _renew(conn, campaign_id, owner, lease_s):
                 return None
-            ids = list(conn.scalars(due))
+            ids = list(conn.scalars(_due(campaign_id, limit, now, scheduled)))
             if not ids:
                 _wait(conn, campaign_id, None, None)
                 return []
-            if caps is None:
-                options_json = conn.scalar(
-                    select(campaigns.c.options_json).where(campaigns.c.id == campaign_id)
-                )
-                caps = dict.fromkeys(_options(options_json).apps or (None,))
             # The numbers' slots are taken in this transaction: whichever campaign or process
             # claims next finds them gone.
             taken = take_slots(
                 conn,
-                caps,
+                _options_caps(conn, campaign_id) if caps is None else caps,
                 len(ids),
                 now,
                 not_before=not_before,
@@ -293,35 +265,12 @@ class SqlStore:
                 horizon_s=horizon_s,
                 lead_s=lead_s,
             )
-            until = taken.until
-            if taken.waiting is None and until is not None:
-                # Busy numbers: claim again as soon as their slot comes within reach, as early
-                # as the campaigns (or processes) that keep them busy do, or they take it each
-                # time and this one never gets a turn.
-                reach = horizon_s if math.isfinite(horizon_s) else lead_s
-                until -= timedelta(seconds=reach)
-            _wait(conn, campaign_id, taken.waiting, until)
+            _wait(conn, campaign_id, taken.waiting, _claim_again_at(taken, horizon_s, lead_s))
             chosen = dict(zip(ids, taken.slots, strict=False))
             if not chosen:
                 return []
-            conn.execute(
-                _CLAIM,
-                [
-                    {"b_id": i, "b_app": slot.app, "b_owner": owner, "b_now": now}
-                    for i, slot in chosen.items()
-                ],
-            )
-            rows = conn.execute(
-                select(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts).where(
-                    recipients.c.id.in_(chosen)
-                )
-            ).all()
-        order = {recipient_id: n for n, recipient_id in enumerate(chosen)}  # due, slot order
-        return [
-            Claimed(*row, app=slot.app, send_at=slot.at, interval_s=slot.interval_s)
-            for row in sorted(rows, key=lambda row: order[row.id])
-            for slot in (chosen[row.id],)
-        ]
+            rows = _mark_sending(conn, chosen, owner, now)
+        return _in_slot_order(rows, chosen)
 
     def record(
         self,
@@ -334,64 +283,18 @@ class SqlStore:
     ) -> None:
         with self._begin() as conn:
             _lock_campaign(conn, campaign_id)
-            # Only what is still ours: a sender that took over may have declared it unknown.
-            ours = (
-                _claims(
-                    conn,
-                    recipients.c.id.in_([u.id for u in updates]),
-                    recipients.c.status == RecipientStatus.SENDING,
-                    recipients.c.claimed_by == owner,
-                )
-                if updates
-                else {}
-            )
+            ours = _still_ours(conn, updates, owner)
             answers = [u for u in updates if u.id in ours and not u.refund]
-            refunds = [u.id for u in updates if u.id in ours and u.refund]
             if answers:
                 conn.execute(_WRITE_ANSWER, [_answer_params(u, now) for u in answers])
-            if refunds:
-                conn.execute(
-                    update(recipients)
-                    .where(recipients.c.id.in_(refunds))
-                    .values(
-                        status=RecipientStatus.PENDING,
-                        attempts=recipients.c.attempts - 1,
-                        updated_at=now,
-                    )
-                )
-            _count(
-                conn,
-                campaign_id,
-                Counter(u.status for u in answers if u.status != RecipientStatus.PENDING),
-                now,
-            )
-            settle(
-                conn,
-                [
-                    Settled(
-                        *ours[u.id],
-                        "refused" if u.refund or u.status == RecipientStatus.PENDING else u.status,
-                        u.error,
-                    )
-                    for u in updates
-                    if u.id in ours
-                ],
-                now,
-            )
+            _refund(conn, [u.id for u in updates if u.id in ours and u.refund], now)
+            finished = Counter(u.status for u in answers if u.status != RecipientStatus.PENDING)
+            _count(conn, campaign_id, finished, now)
+            settle(conn, [_settled(u, *ours[u.id]) for u in updates if u.id in ours], now)
             for app, reason in sorted((rested or {}).items()):
                 pause_number(conn, app, reason)
             if pause:
-                conn.execute(
-                    update(campaigns)
-                    .where(
-                        campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.RUNNING
-                    )
-                    .values(
-                        status=CampaignStatus.PAUSED,
-                        pause_code=pause.code,
-                        pause_detail=pause.detail,
-                    )
-                )
+                _pause(conn, campaign_id, pause)
 
     def complete(self, campaign_id: int, owner: str, now: datetime) -> bool:
         left = exists().where(
@@ -407,17 +310,8 @@ class SqlStore:
                 recipients.c.status == RecipientStatus.SENDING,
                 recipients.c.claimed_by == owner,
             )
-            if lost:
-                conn.execute(
-                    update(recipients)
-                    .where(recipients.c.id.in_(lost))
-                    .values(
-                        status=RecipientStatus.PENDING,
-                        attempts=recipients.c.attempts - 1,
-                        updated_at=now,
-                    )
-                )
-                settle(conn, [Settled(*lost[i], "refused") for i in lost], now)
+            _refund(conn, lost, now)
+            settle(conn, [Settled(*lost[i], "refused") for i in lost], now)
             return bool(
                 conn.execute(
                     update(campaigns)
@@ -509,6 +403,145 @@ _CLAIM = (
         updated_at=bindparam("b_now", type_=UTCDateTime()),
     )
 )
+
+
+def _settle_interrupted(conn: Connection, campaign_id: int, owner: str, now: datetime) -> None:
+    """Make ``unknown`` the campaign's recipients left ``sending`` by anyone but ``owner``.
+
+    Whoever claimed these is gone (its lease expired or was let go): the call may or may not
+    have been made, so they are never sent again automatically.
+    """
+    left = _claims(
+        conn,
+        recipients.c.campaign_id == campaign_id,
+        recipients.c.status == RecipientStatus.SENDING,
+        or_(recipients.c.claimed_by.is_(None), recipients.c.claimed_by != owner),
+    )
+    if not left:
+        return
+    conn.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(left))
+        .values(status=RecipientStatus.UNKNOWN, error=INTERRUPTED, updated_at=now)
+    )
+    settle(conn, [Settled(*left[i], RecipientStatus.UNKNOWN) for i in left], now)
+    logger.warning("campaign %s: %s interrupted sends now unknown", campaign_id, len(left))
+    _count(conn, campaign_id, Counter(unknown=len(left)), now)
+
+
+def _due(campaign_id: int, limit: int, now: datetime, scheduled: bool) -> Select:
+    """Up to ``limit`` of the campaign's pending recipients that may be sent at ``now``, in
+    the order they are due, locked; those another transaction holds are skipped."""
+    due = select(recipients.c.id).where(
+        recipients.c.campaign_id == campaign_id,
+        recipients.c.status == RecipientStatus.PENDING,
+        or_(recipients.c.next_attempt_at.is_(None), recipients.c.next_attempt_at <= now),
+    )
+    # A range on the (campaign, status, due_at) index: the scan stops at the first
+    # recipient not yet due instead of reading all of them.
+    due = (
+        due.where(recipients.c.due_at <= now).order_by(recipients.c.due_at, recipients.c.id)
+        if scheduled
+        else due.order_by(recipients.c.id)
+    )
+    return due.limit(limit).with_for_update(skip_locked=True)
+
+
+def _options_caps(conn: Connection, campaign_id: int) -> dict[App, int | None]:
+    """The numbers of the campaign's options, none with a limit of its own."""
+    options_json = conn.scalar(
+        select(campaigns.c.options_json).where(campaigns.c.id == campaign_id)
+    )
+    return dict.fromkeys(_options(options_json).apps or (None,))
+
+
+def _claim_again_at(taken: Taken, horizon_s: float, lead_s: float) -> datetime | None:
+    """When the campaign's numbers are worth claiming again, if they keep it waiting."""
+    if taken.waiting is not None or taken.until is None:
+        return taken.until
+    # Busy numbers: claim again as soon as their slot comes within reach, as early as the
+    # campaigns (or processes) that keep them busy do, or they take it each time and this one
+    # never gets a turn.
+    reach = horizon_s if math.isfinite(horizon_s) else lead_s
+    return taken.until - timedelta(seconds=reach)
+
+
+def _mark_sending(
+    conn: Connection, chosen: Mapping[int, Slot], owner: str, now: datetime
+) -> Sequence[Row]:
+    """Claim each chosen recipient for its slot's number; their id, phone, fields, attempts."""
+    conn.execute(
+        _CLAIM,
+        [
+            {"b_id": i, "b_app": slot.app, "b_owner": owner, "b_now": now}
+            for i, slot in chosen.items()
+        ],
+    )
+    fields = (
+        select(contacts.c.fields_json)
+        .where(contacts.c.id == recipients.c.contact_id)
+        .scalar_subquery()
+    )
+    return conn.execute(
+        select(recipients.c.id, recipients.c.phone, fields, recipients.c.attempts).where(
+            recipients.c.id.in_(chosen)
+        )
+    ).all()
+
+
+def _in_slot_order(rows: Sequence[Row], chosen: Mapping[int, Slot]) -> list[Claimed]:
+    """The claimed recipients with their slots, in the order they were chosen (due, slot)."""
+    order = {recipient_id: n for n, recipient_id in enumerate(chosen)}
+    return [
+        Claimed(*row, app=slot.app, send_at=slot.at, interval_s=slot.interval_s)
+        for row in sorted(rows, key=lambda row: order[row.id])
+        for slot in (chosen[row.id],)
+    ]
+
+
+def _still_ours(
+    conn: Connection, updates: Sequence[Update], owner: str
+) -> dict[int, tuple[App, datetime]]:
+    """The claims of the updated recipients still ``sending`` by ``owner``, locked: a sender
+    that took over may have declared them unknown."""
+    if not updates:
+        return {}
+    return _claims(
+        conn,
+        recipients.c.id.in_([u.id for u in updates]),
+        recipients.c.status == RecipientStatus.SENDING,
+        recipients.c.claimed_by == owner,
+    )
+
+
+def _refund(conn: Connection, ids: Collection[int], now: datetime) -> None:
+    """Put claimed recipients back to ``pending`` with their attempt taken back."""
+    if not ids:
+        return
+    conn.execute(
+        update(recipients)
+        .where(recipients.c.id.in_(ids))
+        .values(
+            status=RecipientStatus.PENDING,
+            attempts=recipients.c.attempts - 1,
+            updated_at=now,
+        )
+    )
+
+
+def _settled(u: Update, app: App, claimed_at: datetime) -> Settled:
+    """The end of an answered claim for its number: ``refused`` when it goes back to pending."""
+    refused = u.refund or u.status == RecipientStatus.PENDING
+    return Settled(app, claimed_at, "refused" if refused else u.status, u.error)
+
+
+def _pause(conn: Connection, campaign_id: int, pause: Pause) -> None:
+    """Pause the campaign, if still running, saying why."""
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.RUNNING)
+        .values(status=CampaignStatus.PAUSED, pause_code=pause.code, pause_detail=pause.detail)
+    )
 
 
 def _claims(conn: Connection, *where) -> dict[int, tuple[App, datetime]]:

@@ -23,7 +23,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from ..account_settings import TEST_SENT, sending_defaults, set_setting
+from ..account_settings import sending_defaults
 from ..audit import CAMPAIGN_ACTIONS
 from ..campaigns import service
 from ..campaigns.eta import effective_gap_s, estimate_finish
@@ -33,7 +33,7 @@ from ..campaigns.rendering import parse_template
 from ..campaigns.statuses import CampaignStatus, RecipientStatus, can
 from ..contacts import ImportFileError
 from ..contacts.browse import field_columns, list_columns
-from ..edge import upload_rows
+from ..edge import send_test_message, upload_rows
 from ..errors import handle_http_error
 from ..extensions import db
 from ..messages import MAX_MESSAGE_LENGTH, TemplateError
@@ -41,7 +41,6 @@ from ..models import Campaign, ContactList, SavedMessage, User, utcnow
 from ..numbers import WAIT_REASONS, capacities, linked_apps, waiting_code
 from ..results import export
 from ..results.queries import RESULT_STATUSES, results_page, results_total
-from ..sending.factory import build_gateway
 from ..uploads import temporary_upload
 from ..url_numbers import page_arg, parse_id
 from . import forms
@@ -150,7 +149,7 @@ def check():
         problem = _("Choose a contact list first.")
     else:
         try:
-            parse_template(template, contact_list)
+            parse_template(template, list_columns(contact_list), contact_list.phone_column)
         except TemplateError as error:
             problem = error.text()
     return render_template("campaigns/_check.html", problem=problem)
@@ -298,14 +297,8 @@ def test_send(campaign_id: int):
     except service.CampaignError as error:
         flash(error.text(), "error")
         return redirect(url_for("campaigns.launch", campaign_id=campaign_id))
-    gateway = build_gateway(current_app)
-    try:
-        result = gateway.send_message(test.phone, test.text, test.app)
-    finally:
-        gateway.close()
+    result = send_test_message(test)
     if result.sent:
-        set_setting(TEST_SENT, True)
-        db.session.commit()
         flash(_("Test message sent to %(phone)s.", phone=test.phone), "success")
     else:
         reason = _(result.error) if result.error else result.outcome.value
