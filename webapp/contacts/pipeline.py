@@ -112,8 +112,45 @@ def import_contacts(
     )
     verdict = _Verdict.of(phones, opted_out_phones(conn))
     stored, invalid, duplicates, opted_out = verdict.counts
+    list_id = _insert_list(conn, table, column, verdict, name, filename, created_by_id)
+    others = table.cells.drop(columns=column)
+    contacts = (
+        {
+            "row": table.rows[part],
+            "phone": phones.take(part),
+            "fields_json": fields_json(others.take(part)),
+        }
+        for part in _batches(verdict.stored)
+    )
+    insert_rows(conn, Contact.__table__, contacts, list_id=list_id)
+    _insert_rejects(conn, list_id, table, column, verdict.rejects(reasons))
+    return ImportReport(
+        list_id=list_id,
+        stored=stored,
+        invalid=invalid,
+        duplicates=duplicates,
+        opted_out=opted_out,
+        columns=table.columns,
+        phone_column=column,
+        encoding=table.encoding,
+        delimiter=table.delimiter,
+        sheet=table.sheet,
+    )
+
+
+def _insert_list(
+    conn: Connection,
+    table: Table,
+    column: str,
+    verdict: _Verdict,
+    name: str,
+    filename: str,
+    created_by_id: int | None,
+) -> int:
+    """The new list's row, with its counts; its id."""
+    stored, invalid, duplicates, opted_out = verdict.counts
     lists = ContactList.__table__
-    list_id = conn.execute(
+    return conn.execute(
         insert(lists).values(
             name=_fit(name, lists.c.name),
             created_by_id=created_by_id,
@@ -129,18 +166,13 @@ def import_contacts(
             opted_out_count=opted_out,
         )
     ).inserted_primary_key[0]
-    others = table.cells.drop(columns=column)
-    contacts = (
-        {
-            "row": table.rows[part],
-            "phone": phones.take(part),
-            "fields_json": fields_json(others.take(part)),
-        }
-        for part in _batches(verdict.stored)
-    )
-    insert_rows(conn, Contact.__table__, contacts, list_id=list_id)
-    rejects = verdict.rejects(reasons)
-    reject_batches = (rejects.iloc[part] for part in _batches(np.arange(len(rejects))))
+
+
+def _insert_rejects(
+    conn: Connection, list_id: int, table: Table, column: str, rejects: pd.DataFrame
+) -> None:
+    """The rows left out, each with its phone cell and why, in batches."""
+    batches = (rejects.iloc[part] for part in _batches(np.arange(len(rejects))))
     columns = (
         {
             "row": table.rows[batch["position"]],
@@ -148,21 +180,9 @@ def import_contacts(
             "value": table.cells[column].take(batch["position"]),
             "reason": batch["reason"],
         }
-        for batch in reject_batches
+        for batch in batches
     )
     insert_rows(conn, ImportReject.__table__, columns, list_id=list_id)
-    return ImportReport(
-        list_id=list_id,
-        stored=stored,
-        invalid=invalid,
-        duplicates=duplicates,
-        opted_out=opted_out,
-        columns=table.columns,
-        phone_column=column,
-        encoding=table.encoding,
-        delimiter=table.delimiter,
-        sheet=table.sheet,
-    )
 
 
 def import_opt_outs(
