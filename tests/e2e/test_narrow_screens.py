@@ -27,7 +27,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 EMAIL, PASSWORD = "manager@shop.example", "Телефон-2026-пароль"
-COLUMNS = ["Имя", "Город", "Заказ", "Адрес доставки"]
 CONTACTS = 6
 SEND_TIMEOUT_S = 30
 
