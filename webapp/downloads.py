@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import joined_rows, literal, value_bytes
+from .columns import joined_rows, literal, may_hold
 
 BOM = "\ufeff".encode()
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -104,7 +104,7 @@ def _csv_lines(table: pa.Table) -> bytes:
     cells = []
     for column in table.columns:
         text = neutralize(column)
-        if _may_hold(text, b';"\r\n'):
+        if may_hold(text, b';"\r\n'):
             special = pc.match_substring_regex(text, _CSV_SPECIAL)
             quoted = pc.binary_join_element_wise(
                 literal('"'), pc.replace_substring(text, '"', '""'), literal('"'), literal("")
@@ -112,18 +112,6 @@ def _csv_lines(table: pa.Table) -> bytes:
             text = pc.if_else(special, quoted, text)
         cells.append(text)
     return joined_rows([pc.binary_join_element_wise(*cells, literal(";")), literal("\r\n")])
-
-
-def _may_hold(text: pa.Array | pa.ChunkedArray, characters: bytes, below: int = 0) -> bool:
-    """Whether a cell may hold one of the bytes ``characters`` or a byte below ``below``.
-
-    A scan of the column's bytes, a tenth of a regular expression's cost on each cell: most
-    columns hold none, and a false alarm only costs the cell-by-cell work it would spare.
-    """
-    return any(
-        data.min(initial=255) < below or any((data == char).any() for char in characters)
-        for data in value_bytes(text)
-    )
 
 
 def _xlsx_rows(table: pa.Table, style: str = "") -> bytes:
@@ -134,7 +122,7 @@ def _xlsx_rows(table: pa.Table, style: str = "") -> bytes:
     parts: list[pa.Array | pa.Scalar] = [literal("<row>")]
     for column in table.columns:
         text = neutralize(column)
-        if _may_hold(text, b"&<>\xef", below=0x20):  # \xef leads U+FFFE and U+FFFF
+        if may_hold(text, b"&<>\xef", below=0x20):  # \xef leads U+FFFE and U+FFFF
             text = _xml_escaped(text)
         # Trimming compares faster than a regular expression (\v, the one more blank, is gone).
         trimmed = pc.binary_length(pc.ascii_trim_whitespace(text))

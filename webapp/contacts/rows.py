@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Table, insert, select
 
-from webapp.columns import joined_rows, literal, replaced, value_bytes
+from webapp.columns import joined_rows, literal, may_hold, replaced
 from webapp.downloads import csv_for_excel, translated
 from webapp.i18n import N_
 from webapp.models import ImportReject, OptOut
@@ -90,7 +90,7 @@ def fields_json(cells: pd.DataFrame) -> pd.Series:
     joined = pc.binary_join_element_wise(*parts, literal(""))
     rows = pd.Series(pd.array(joined, dtype="str"), index=cells.index)
     # Control characters are looked for in the bytes first: most lists have none.
-    if any((data < 0x20).any() for data in value_bytes(joined)):
+    if may_hold(joined, b"", below=0x20):
         controls = pc.match_substring_regex(joined, r"[\x00-\x1f]").to_numpy()
         rows[controls] = [
             json.dumps(dict(zip(cells.columns, row, strict=True)), **_COMPACT_JSON)
