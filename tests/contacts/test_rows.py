@@ -63,6 +63,35 @@ def test_batches_are_stored_in_the_order_given(conn):
     assert list(in_id_order) == [5, 2, 9, 3]
 
 
+def test_batches_longer_than_a_statement_store_every_row_once(conn):
+    list_id = conn.execute(
+        insert(ContactList.__table__).values(name="x", phone_column="Телефон")
+    ).inserted_primary_key[0]
+    # Lengths around the rows one INSERT can bind (999 parameters), and a batch after them.
+    batches = [
+        {
+            "row": np.arange(start, start + size),
+            "phone": pd.Series([f"7924{n:07d}" for n in range(start, start + size)]),
+            "fields_json": pd.Series(
+                [json.dumps({"n": str(n)}) for n in range(start, start + size)]
+            ),
+        }
+        for start, size in ((2, 249), (251, 250), (501, 251), (752, 1_000))
+    ]
+
+    insert_rows(conn, Contact.__table__, batches, list_id=list_id)
+
+    contacts = Contact.__table__
+    stored = conn.execute(
+        select(contacts.c.row, contacts.c.phone, contacts.c.fields_json)
+        .where(contacts.c.list_id == list_id)
+        .order_by(contacts.c.id)
+    ).all()
+    assert [(row, phone, json.loads(fields)["n"]) for row, phone, fields in stored] == [
+        (n, f"7924{n:07d}", str(n)) for n in range(2, 1_752)
+    ]
+
+
 def test_fields_are_json_objects_of_the_cells_as_they_were():
     cells = pd.DataFrame(
         {"Имя": AWKWARD, 'Код "new"': [f"Д-{n}" for n in range(len(AWKWARD))]}, dtype="str"
