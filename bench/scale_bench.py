@@ -8,7 +8,9 @@ Steps, each in a child process of its own so that its peak memory (ru_maxrss) is
 1. import of the CSV (bench/out/clients-N.csv, made by import_bench's generator) through
    ``import_contacts`` beside ``pandas.read_csv(dtype=str)`` of the same file (C engine);
    targets ≤ 2× and peak RSS ≤ 800 MB; as in a server that has read an upload before, the
-   children that read files are warmed up by a preview first;
+   children that read files are warmed up by a preview first; then the same for an XLSX of
+   --xlsx-rows rows (bench/out/clients-N.xlsx) beside ``pandas.read_excel(engine="calamine")``:
+   ≤ 1.3×;
 2. starting a campaign on the imported list (recipients materialized): ≤ 5 s;
 3. CSV export of the campaign's results once all are sent, through the app's download
    response, beside ``DataFrame.to_csv`` of the same rows (read back from our file): ≥ 300k
@@ -60,7 +62,10 @@ def step_pandas_read(url: str, path: str) -> dict:
     import pandas as pd
 
     watch = Stopwatch()
-    frame = pd.read_csv(path, dtype=str)
+    if path.endswith(".csv"):
+        frame = pd.read_csv(path, dtype=str)
+    else:
+        frame = pd.read_excel(path, engine="calamine", dtype=str)
     return {**watch.read(), "rows": len(frame), "peak_mb": peak_mb()}
 
 
@@ -242,12 +247,12 @@ def row(work: str, ours: dict, base: dict | None, target: str, met: bool) -> Non
     )
 
 
-def bench(kind: str, csv_path: Path, postgres: str) -> None:
+def bench(kind: str, csv_path: Path, xlsx_path: Path, postgres: str) -> None:
     database = Database(kind, postgres)
     try:
         print(
             f"\n{kind}: {csv_path.name} ({csv_path.stat().st_size / 2**20:.0f} MB); baselines:"
-            " import → pandas read_csv, CSV export → pandas to_csv of the same rows"
+            " import → pandas read_csv/read_excel, CSV export → pandas to_csv of the same rows"
         )
         print(
             f"{'work':<14}{'rows':>10}{'wall/CPU s':>13}{'rate':>12}{'baseline s':>13}"
@@ -263,6 +268,10 @@ def bench(kind: str, csv_path: Path, postgres: str) -> None:
             "≤ 2× pandas, peak ≤ 800 MB",
             ratio <= 2 and ours["peak_mb"] <= 800,
         )
+        read = in_child("pandas_read", database.url, str(xlsx_path))
+        workbook = in_child("import", database.url, str(xlsx_path))
+        ratio = workbook["seconds"] / read["seconds"]
+        row("XLSX import", workbook, read, "≤ 1.3× pandas", ratio <= 1.3)
         started = in_child("start", database.url, str(ours["list_id"]))
         row("start", started, None, "≤ 5 s", started["seconds"] <= 5)
         target = OUT / f"scale-{kind}.csv"
@@ -292,6 +301,7 @@ def bench(kind: str, csv_path: Path, postgres: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="CSV data rows")
+    parser.add_argument("--xlsx-rows", type=int, default=100_000, help="XLSX data rows")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres", default=POSTGRES, help="server URL (a schema is made)")
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
@@ -300,13 +310,13 @@ def main() -> None:
         name, *values = args.step
         print(json.dumps(STEPS[name](*values)))
         return
-    from import_bench import make_csv
+    from import_bench import make_csv, make_xlsx
 
     OUT.mkdir(parents=True, exist_ok=True)
-    csv_path = make_csv(args.rows)
+    csv_path, xlsx_path = make_csv(args.rows), make_xlsx(args.xlsx_rows)
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     for kind in kinds:
-        bench(kind, csv_path, args.postgres)
+        bench(kind, csv_path, xlsx_path, args.postgres)
 
 
 if __name__ == "__main__":

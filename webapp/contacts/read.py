@@ -58,6 +58,8 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 WORKBOOK_SUFFIXES = (*XLSX_SUFFIXES, ".xls", ".ods")
 DELIMITERS = (",", ";", "\t", "|")
+# What a text file is read in at a time, when its rows can be stored while it is read.
+BLOCK_BYTES = 4 << 20
 # Column names are cut to what a list stores of one (the phone column's name: String(255)).
 MAX_NAME_CHARS = 255
 
@@ -128,6 +130,16 @@ class Table:
     sheet: str | None = None
     sheet_names: list[str] = field(default_factory=list)
 
+    def description(self) -> dict:
+        """Everything but the cells and their row numbers, as keyword arguments of Table."""
+        return {
+            "columns": self.columns,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "sheet": self.sheet,
+            "sheet_names": self.sheet_names,
+        }
+
 
 @dataclass
 class _Grid:
@@ -168,15 +180,63 @@ def read_table(
     return _tabulate(grid, limits, region, **source)
 
 
+def read_batches(
+    path: str | Path,
+    filename: str,
+    *,
+    sheet: str | None = None,
+    region: str = "RU",
+    limits: ImportLimits = DEFAULT_LIMITS,
+    block_bytes: int = BLOCK_BYTES,
+) -> Iterator[Table]:
+    """The whole file as `read_table` reads it, in tables of consecutive rows given as they
+    are read: a text file whose header names every column a block of about `block_bytes` at
+    a time, so that its rows can be stored while the rest is read; any other file whole."""
+    path = Path(path)
+    if Path(filename).suffix.lower() not in TEXT_SUFFIXES or path.stat().st_size == 0:
+        yield read_table(path, filename, sheet=sheet, region=region, limits=limits)
+        return
+    text = _sniff_text(path, limits, whole_file=True)
+    tables = _tabulated_blocks(_csv_blocks(text, block_bytes), limits, region, **text.source)
+    try:
+        first = next(tables)
+    except _NotStreamable:
+        yield _tabulate(_Grid(_read_csv_whole(text)), limits, region, **text.source)
+        return
+    yield first
+    yield from tables
+
+
 # Text files
 
 
 def _read_text(
     path: Path, limits: ImportLimits, max_records: int | None
 ) -> tuple[_Grid, dict[str, str]]:
+    text = _sniff_text(path, limits, whole_file=max_records is None)
+    columns = _read_csv_whole(text) if max_records is None else _read_csv_c(text, max_records)
+    return _Grid(columns), text.source
+
+
+@dataclass(frozen=True)
+class _TextFile:
+    """How a text file is written: what the sniffing of its start found."""
+
+    path: Path
+    encoding: str
+    delimiter: str
+    width: int
+    skip: int  # lines before the first record: Excel's "sep=;"
+
+    @property
+    def source(self) -> dict[str, str]:
+        return {"encoding": self.encoding, "delimiter": self.delimiter}
+
+
+def _sniff_text(path: Path, limits: ImportLimits, *, whole_file: bool) -> _TextFile:
     with path.open("rb") as file:
         head = file.read(_SAMPLE_BYTES)
-    encoding = _sniff_encoding(path, head, whole_file=max_records is None)
+    encoding = _sniff_encoding(path, head, whole_file=whole_file)
     complete = len(head) < _SAMPLE_BYTES
     sample = _decode_sample(head, encoding, complete=complete)
     # Excel writes "sep=;" as the first line to name the delimiter, and hides it: it is no row.
@@ -194,11 +254,7 @@ def _read_text(
             422,
         )
     _check_width(width, limits)
-    if max_records is None:
-        columns = _read_csv_whole(path, encoding, delimiter, width, skip)
-    else:
-        columns = _read_csv_c(path, encoding, delimiter, width, skip, max_records)
-    return _Grid(columns), {"encoding": encoding, "delimiter": delimiter}
+    return _TextFile(path, encoding, delimiter, width, skip)
 
 
 def _sniff_encoding(path: Path, head: bytes, *, whole_file: bool) -> str:
@@ -230,11 +286,16 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _is_utf8_file(path: Path) -> bool:
-    """Whether the whole file is UTF-8, checked by Arrow, several times faster than a codec."""
-    try:
-        pa.array([path.read_bytes()], pa.large_binary()).cast(pa.large_string())
-    except pa.ArrowInvalid:
-        return False
+    """Whether the whole file is UTF-8, checked by Arrow, several times faster than a codec,
+    in the file mapped as one binary value rather than copied."""
+    with pa.memory_map(str(path)) as file:
+        data = file.read_buffer()
+        offsets = pa.py_buffer(np.array([0, data.size], np.int64))
+        whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, data])
+        try:
+            whole.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            return False
     return True
 
 
@@ -297,65 +358,73 @@ def _check_width(width: int, limits: ImportLimits) -> None:
         )
 
 
-def _read_csv_whole(
-    path: Path, encoding: str, delimiter: str, width: int, skip: int
-) -> list[pa.ChunkedArray]:
-    names = [str(i) for i in range(width)]
+def _read_csv_whole(text: _TextFile) -> list[pa.ChunkedArray]:
     try:
-        table = pa_csv.read_csv(
-            _utf8_source(path, encoding),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=skip),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        return pa_csv.read_csv(_utf8_source(text), **_arrow_options(text)).columns
     except pa.ArrowInvalid:
         # Rows narrower than the first ones: the C engine pads them with empty cells.
-        return _read_csv_c(path, encoding, delimiter, width, skip)
-    return table.columns
+        return _read_csv_c(text)
 
 
-def _utf8_source(path: Path, encoding: str) -> str | io.BytesIO:
+def _csv_blocks(text: _TextFile, block_bytes: int) -> Iterator[list[pa.ChunkedArray]]:
+    """The file's records in blocks of about `block_bytes`, as Arrow reads them; should it
+    meet ragged rows, the C engine pads them and goes on from the first record not given."""
+    given = 0
+    try:
+        options = _arrow_options(text, block_size=block_bytes)
+        for batch in pa_csv.open_csv(_utf8_source(text), **options):
+            yield [pa.chunked_array([column]) for column in batch.columns]
+            given += batch.num_rows
+        return
+    except pa.ArrowInvalid:
+        pass
+    rows = max(1, block_bytes // 64)
+    with _wider_rows_refused():
+        for chunk in pd.read_csv(text.path, **_c_engine_options(text), chunksize=rows):
+            chunk = chunk.iloc[max(0, given - int(chunk.index[0])) :]
+            if len(chunk):
+                yield [pa.chunked_array([pa.array(chunk[j].array)]) for j in chunk]
+
+
+def _arrow_options(text: _TextFile, **read_options) -> dict:
+    names = [str(i) for i in range(text.width)]
+    return {
+        "read_options": pa_csv.ReadOptions(column_names=names, skip_rows=text.skip, **read_options),
+        "parse_options": pa_csv.ParseOptions(
+            delimiter=text.delimiter, newlines_in_values=True, ignore_empty_lines=False
+        ),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
+def _utf8_source(text: _TextFile) -> str | io.BytesIO:
     """The file as UTF-8 for pyarrow, whose own transcoding is ten times slower than Python's."""
-    if encoding in ("utf-8", "utf-8-sig"):
-        return str(path)  # pyarrow skips a UTF-8 BOM itself
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    if text.encoding in ("utf-8", "utf-8-sig"):
+        return str(text.path)  # pyarrow skips a UTF-8 BOM itself
+    decoder = codecs.getincrementaldecoder(text.encoding)(errors="replace")
     utf8 = io.BytesIO()
-    for chunk in _file_chunks(path):
+    for chunk in _file_chunks(text.path):
         utf8.write(decoder.decode(chunk).encode())
     utf8.write(decoder.decode(b"", final=True).encode())
     utf8.seek(0)
     return utf8
 
 
-def _read_csv_c(
-    path: Path,
-    encoding: str,
-    delimiter: str,
-    width: int,
-    skip: int,
-    max_records: int | None = None,
-) -> list[pa.ChunkedArray]:
+def _read_csv_c(text: _TextFile, max_records: int | None = None) -> list[pa.ChunkedArray]:
+    with _wider_rows_refused():
+        cells = pd.read_csv(text.path, **_c_engine_options(text), nrows=max_records)
+    return [pa.chunked_array(pa.array(cells[column].array)) for column in cells]
+
+
+@contextlib.contextmanager
+def _wider_rows_refused() -> Iterator[None]:
+    """The C engine's refusal of a row wider than the first ones, as the user's error."""
     try:
-        cells = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding=encoding,
-            encoding_errors="replace",
-            header=None,
-            names=range(width),
-            dtype=str,
-            na_filter=False,
-            skip_blank_lines=False,
-            skiprows=skip,
-            nrows=max_records,
-            engine="c",
-        )
+        yield
     except (pd.errors.ParserError, ValueError) as error:
         raise ImportFileError(
             N_(
@@ -363,7 +432,21 @@ def _read_csv_c(
                 "first ones. Check the delimiter and the quotes."
             )
         ) from error
-    return [pa.chunked_array(pa.array(cells[column].array)) for column in cells]
+
+
+def _c_engine_options(text: _TextFile) -> dict:
+    return {
+        "sep": text.delimiter,
+        "encoding": text.encoding,
+        "encoding_errors": "replace",
+        "header": None,
+        "names": range(text.width),
+        "dtype": str,
+        "na_filter": False,
+        "skip_blank_lines": False,
+        "skiprows": text.skip,
+        "engine": "c",
+    }
 
 
 # Workbooks
@@ -896,41 +979,99 @@ def _sheet_grid(
 
 def _tabulate(grid: _Grid, limits: ImportLimits, region: str, **source) -> Table:
     """Find the header (first non-blank row), drop blank rows and empty columns, name columns."""
-    # One chunk per column: taking rows from many small chunks later costs several times more.
-    columns = [
-        _without_nul(pc.utf8_trim_whitespace(column).combine_chunks()) for column in grid.columns
-    ]
-    filled = np.column_stack(
-        [pc.not_equal(column, "").to_numpy(zero_copy_only=False) for column in columns]
-    )
+    columns = [_cleaned(column) for column in grid.columns]
+    filled = _filled(columns)
     nonblank = filled.any(axis=1)
     if not nonblank.any():
         raise ImportFileError(N_("The file is empty."), status=422)
     header_at = int(nonblank.argmax())
     header = [column[header_at].as_py() for column in columns]
-    # A phone number where a column name should be: a bare list of numbers, with no header.
-    headerless = normalize_phones(pd.Series(header, dtype="str"), region)[0].notna().any()
+    headerless = _is_phone_list(header, region)
     if headerless:
         header = [""] * len(header)
     data_from = header_at if headerless else header_at + 1
     data_at = np.flatnonzero(nonblank[data_from:]) + data_from
     if len(data_at) == 0:
-        raise ImportFileError(N_("The file has a header row but no data rows."), status=422)
+        raise _no_data_rows()
     # Blank rows fill nothing, so a column is used if its header or any cell below is filled.
     used = np.flatnonzero(filled[header_at:].any(axis=0))
     _check_extent(len(data_at) + 1, len(used), limits)
     names = _unique_names([header[j] or f"column_{grid.first_column + j}" for j in used])
-    contiguous = len(data_at) == len(nonblank) - data_at[0]
-    cells = pd.DataFrame(
+    cells = _cells(names, [columns[j] for j in used], data_at)
+    return Table(columns=names, cells=cells, rows=data_at + grid.first_row, **source)
+
+
+def _tabulated_blocks(
+    blocks: Iterator[list[pa.ChunkedArray]], limits: ImportLimits, region: str, **source
+) -> Iterator[Table]:
+    """`_tabulate` a block of records at a time, for a file whose header names every column:
+    only a blank header cell leaves a column's fate to the cells below, down to the last row.
+    Otherwise `_NotStreamable` comes before the first table."""
+    names: list[str] = []
+    records = data_rows = 0
+    for block in blocks:
+        columns = [_cleaned(column) for column in block]
+        nonblank = _filled(columns).any(axis=1)
+        data_from = 0
+        if not names and nonblank.any():
+            data_from = int(nonblank.argmax())
+            header = [column[data_from].as_py() for column in columns]
+            if not all(header) or _is_phone_list(header, region):
+                raise _NotStreamable
+            names = _unique_names(header)
+            data_from += 1
+        data_at = np.flatnonzero(nonblank[data_from:]) + data_from
+        data_rows += len(data_at)
+        # Past a limit the rest is only counted, for the refusal to tell the file's size.
+        within = data_rows <= limits.max_rows and (data_rows + 1) * len(names) <= limits.max_cells
+        if names and len(data_at) and within:
+            cells = _cells(names, columns, data_at)
+            yield Table(columns=names, cells=cells, rows=data_at + records + 1, **source)
+        records += len(nonblank)
+    if not names:
+        raise ImportFileError(N_("The file is empty."), status=422)
+    if not data_rows:
+        raise _no_data_rows()
+    _check_extent(data_rows + 1, len(names), limits)
+
+
+class _NotStreamable(Exception):
+    """The file must be tabulated whole."""
+
+
+def _no_data_rows() -> ImportFileError:
+    return ImportFileError(N_("The file has a header row but no data rows."), status=422)
+
+
+def _cleaned(column: pa.ChunkedArray) -> pa.Array:
+    # One chunk per column: taking rows from many small chunks later costs several times more.
+    return _without_nul(pc.utf8_trim_whitespace(column).combine_chunks())
+
+
+def _filled(columns: list[pa.Array]) -> np.ndarray:
+    """Which cells hold something, rows by columns."""
+    return np.column_stack(
+        [pc.not_equal(column, "").to_numpy(zero_copy_only=False) for column in columns]
+    )
+
+
+def _is_phone_list(header: list[str], region: str) -> bool:
+    """A phone number where a column name should be: a bare list of numbers, with no header."""
+    return bool(normalize_phones(pd.Series(header, dtype="str"), region)[0].notna().any())
+
+
+def _cells(names: list[str], columns: list[pa.Array], data_at: np.ndarray) -> pd.DataFrame:
+    """The data rows `data_at` of the columns, named."""
+    contiguous = data_at[-1] - data_at[0] + 1 == len(data_at)
+    return pd.DataFrame(
         {
             name: pd.array(
-                columns[j].slice(data_at[0]) if contiguous else columns[j].take(data_at),
+                column.slice(data_at[0], len(data_at)) if contiguous else column.take(data_at),
                 dtype="str",
             )
-            for name, j in zip(names, used, strict=True)
+            for name, column in zip(names, columns, strict=True)
         }
     )
-    return Table(columns=names, cells=cells, rows=data_at + grid.first_row, **source)
 
 
 def _without_nul(column: pa.Array) -> pa.Array:
