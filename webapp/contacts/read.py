@@ -181,21 +181,17 @@ def read_table(
 
 
 def read_batches(
-    path: str | Path,
-    filename: str,
-    *,
-    sheet: str | None = None,
-    region: str = "RU",
-    limits: ImportLimits = DEFAULT_LIMITS,
-    block_bytes: int = BLOCK_BYTES,
+    path: str | Path, filename: str, *, block_bytes: int = BLOCK_BYTES, **options
 ) -> Iterator[Table]:
-    """The whole file as `read_table` reads it, in tables of consecutive rows given as they
-    are read: a text file whose header names every column a block of about `block_bytes` at
-    a time, so that its rows can be stored while the rest is read; any other file whole."""
+    """The whole file as `read_table(path, filename, **options)` reads it, in tables of
+    consecutive rows given as they are read: a text file whose header names every column a
+    block of about `block_bytes` at a time, so that its rows can be stored while the rest is
+    read; any other file whole."""
     path = Path(path)
     if Path(filename).suffix.lower() not in TEXT_SUFFIXES or path.stat().st_size == 0:
-        yield read_table(path, filename, sheet=sheet, region=region, limits=limits)
+        yield read_table(path, filename, **options)
         return
+    region, limits = options.get("region", "RU"), options.get("limits", DEFAULT_LIMITS)
     text = _sniff_text(path, limits, whole_file=True)
     tables = _tabulated_blocks(_csv_blocks(text, block_bytes), limits, region, **text.source)
     try:
@@ -367,8 +363,9 @@ def _read_csv_whole(text: _TextFile) -> list[pa.ChunkedArray]:
 
 
 def _csv_blocks(text: _TextFile, block_bytes: int) -> Iterator[list[pa.ChunkedArray]]:
-    """The file's records in blocks of about `block_bytes`, as Arrow reads them; should it
-    meet ragged rows, the C engine pads them and goes on from the first record not given."""
+    """The file's records in blocks of about `block_bytes`, as Arrow reads them. Should Arrow
+    meet a row narrower than the first ones (or one longer than a block), the C engine, which
+    pads such rows, goes on from the first record not given."""
     given = 0
     try:
         options = _arrow_options(text, block_size=block_bytes)
