@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -98,7 +99,13 @@ def test_pages_follow_each_other(session, campaign):
 
 
 @pytest.mark.parametrize(
-    ("status", "search"), [(None, ""), ("pending", ""), ("failed", ""), (None, "Мария")]
+    ("status", "search"),
+    [
+        (None, ""),
+        ("pending", ""),
+        ("failed", ""),
+        (None, "Мария"),
+    ],
 )
 def test_an_export_reads_what_the_pages_show_in_the_same_order(session, campaign, status, search):
     tables = result_tables(session, campaign.id, status=status, search=search, size=2)
@@ -107,6 +114,27 @@ def test_an_export_reads_what_the_pages_show_in_the_same_order(session, campaign
     ]
     shown = results_page(session, campaign.id, status=status, search=search, limit=10)
     assert exported == [{"id": str(r.id), "phone": r.phone, "status": r.status} for r in shown]
+
+
+def test_an_export_searches_for_quotes_and_wildcards_as_plain_text(session, campaign):
+    # On PostgreSQL the search is written into the export's SQL: quoted there, never run.
+    odd = "O'Brien 100% _ '); DELETE FROM recipients; --"
+    third = session.scalars(
+        select(Recipient.contact_id).filter_by(campaign_id=campaign.id, phone=PHONES[2])
+    ).one()
+    session.execute(
+        update(Contact).where(Contact.id == third).values(fields_json=json.dumps({"Имя": odd}))
+    )
+    session.commit()
+
+    def exported(search: str) -> list[str]:
+        tables = result_tables(session, campaign.id, search=search)
+        return [phone for table in tables for phone in table["phone"].to_pylist()]
+
+    assert exported(odd) == exported("Brien 100%") == [PHONES[2]]
+    assert exported("%") == [PHONES[2]]  # the sign itself, no wildcard
+    assert exported("O_Brien") == exported("100%%") == []
+    assert len(exported("")) == len(PHONES)
 
 
 def test_an_export_keeps_every_text_as_stored_and_a_gone_contacts_fields_empty(session, campaign):

@@ -1,8 +1,9 @@
 """Export of campaign results as CSV for Russian Excel and as XLSX, streamed in constant memory.
 
-Rows are read in batches and turned into Arrow columns: fields parsed from their JSON by
-Arrow's reader, labels and errors translated once per distinct value, times formatted by
-Arrow; ``webapp.downloads`` then writes the file. No Python runs per row but the driver's.
+Rows are read in batches straight into Arrow columns (``queries.result_tables``): fields
+parsed from their JSON by Arrow's reader, labels and errors translated once per distinct
+value, times formatted by Arrow; ``webapp.downloads`` then writes the file. No Python runs
+per row.
 """
 
 from __future__ import annotations

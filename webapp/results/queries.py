@@ -8,7 +8,6 @@ exports read everything in batches by id.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,14 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import adbc_driver_postgresql.dbapi as adbc_postgresql
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import psycopg
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pc
+from adbc_driver_postgresql import StatementOptions as PostgresOptions
+from adbc_driver_sqlite import StatementOptions as SqliteOptions
 from sqlalchemy import (
-    Connection,
+    URL,
     Integer,
-    LargeBinary,
     Select,
     String,
+    Text,
     case,
     cast,
     func,
@@ -37,6 +41,8 @@ from ..campaigns.statuses import COUNTED, RecipientStatus
 from ..models import Campaign, Contact, Recipient
 
 RESULT_STATUSES = COUNTED
+# What a result row takes in an export read from PostgreSQL, about: batches are sized in bytes.
+_ROW_BYTES = 256
 # A recipient in "sending" is between its claim and the gateway's answer; people see it as
 # pending, as ``count_pending`` does.
 _STORED_STATUSES = {RecipientStatus.PENDING: (RecipientStatus.PENDING, RecipientStatus.SENDING)}
@@ -118,22 +124,12 @@ def result_tables(
     exports of any size in constant memory.
 
     ``sent_at`` and ``due_at`` are UTC text, ``fields_json`` the contact's fields ("{}" when it
-    is gone), ``due_moved`` "1" or "0". PostgreSQL writes the rows as CSV (COPY) for Arrow to
-    read; no Python runs per row. The connection is taken here, so the tables may be read in
-    another thread.
+    is gone), ``due_moved`` "1" or "0"; an empty text is null. The rows go straight into Arrow
+    through ADBC, on a connection of its own (it reads what is committed): no Python runs per
+    row, and the tables may be read in another thread.
     """
-    return _tables(session.connection(), campaign_id, status, search, size, scheduled)
-
-
-def _tables(
-    connection: Connection,
-    campaign_id: int,
-    status: str | None,
-    search: str,
-    size: int,
-    scheduled: bool,
-) -> Iterator[pa.Table]:
-    postgres = connection.dialect.name == "postgresql"
+    engine = session.get_bind()
+    postgres = engine.dialect.name == "postgresql"
     names = EXPORT_COLUMNS + (SCHEDULE_EXPORT_COLUMNS if scheduled else [])
     due = (_utc_text(Recipient.due_at, postgres), cast(Recipient.due_moved, Integer))
     columns = [
@@ -142,33 +138,56 @@ def _tables(
         func.coalesce(Contact.fields_json, "{}"),
         *(due if scheduled else ()),
     ]
-    if not postgres:  # every value as its UTF-8 bytes: see _fetched
-        columns = [cast(column, LargeBinary) for column in columns]
+    # Every value as text; on SQLite never null, as its driver takes a column's type from the
+    # first rows it reads, and a null there would make it a number.
+    columns = [func.coalesce(cast(column, Text), "") for column in columns]
+    statements = []
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
         query = select(*columns).select_from(Recipient)
         if not search:  # a search joins the contacts itself
             query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
         query = _filtered(query, campaign_id, statuses, search).order_by(Recipient.id)
-        yield from (_copied if postgres else _fetched)(connection, query, size, names)
+        statements.append(_statement(session, query))
+    return _read(engine.url, statements, size, names)
 
 
-def _fetched(
-    connection: Connection, query: Select, size: int, names: list[str]
-) -> Iterator[pa.Table]:
-    """The query's rows, its values cast to bytes, by SQLite's own cursor ``size`` at a time.
-
-    The plain cursor spares SQLAlchemy's row objects, and bytes spare decoding to ``str`` and
-    encoding back for Arrow: each value costs one small object on its way to a column.
-    """
+def _statement(session: Session, query: Select) -> tuple[str, list]:
+    """The query as SQL and parameters for ADBC. On PostgreSQL its values are written into
+    the SQL, quoted by psycopg as the server expects: ADBC streams a query's rows in batches
+    (by COPY) only when it has no parameters."""
+    connection = session.connection()
     compiled = query.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        dialect=connection.dialect,
+        compile_kwargs={"render_postcompile": True},  # IN (...)
     )
-    params = [compiled.params[name] for name in compiled.positiontup]
-    with closing(connection.connection.driver_connection.cursor()) as cursor:
-        cursor.execute(str(compiled), params)
-        while rows := cursor.fetchmany(size):
-            columns = [pa.array(column, pa.binary()) for column in zip(*rows, strict=True)]
-            yield pa.table([column.cast(pa.string()) for column in columns], names=names)
+    if connection.dialect.name == "postgresql":
+        quoting = psycopg.ClientCursor(connection.connection.driver_connection)
+        return quoting.mogrify(str(compiled), compiled.params), []
+    return str(compiled), [compiled.params[name] for name in compiled.positiontup]
+
+
+def _read(
+    url: URL, statements: list[tuple[str, list]], size: int, names: list[str]
+) -> Iterator[pa.Table]:
+    """The rows of `statements`, one after the other, in tables of about `size` rows."""
+    if url.get_backend_name() == "postgresql":
+        connection = adbc_postgresql.connect(
+            url.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        options = {PostgresOptions.BATCH_SIZE_HINT_BYTES.value: str(size * _ROW_BYTES)}
+    else:
+        connection = adbc_sqlite.connect(url.database)
+        options = {SqliteOptions.BATCH_ROWS.value: str(size)}
+    with closing(connection), closing(connection.cursor()) as cursor:
+        cursor.adbc_statement.set_options(**options)
+        for sql, parameters in statements:
+            cursor.execute(sql, parameters or None)
+            for batch in cursor.fetch_record_batch():
+                yield pa.table([_null_if_empty(column) for column in batch.columns], names=names)
+
+
+def _null_if_empty(column: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(column, ""), None, column)
 
 
 def _utc_text(moment: Any, postgres: bool) -> Any:
@@ -176,45 +195,6 @@ def _utc_text(moment: Any, postgres: bool) -> Any:
     if postgres:
         return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24:MI:SS")
     return type_coerce(moment, String)  # stored as UTC text: taken as it is
-
-
-def _copied(
-    connection: Connection, query: Select, size: int, names: list[str]
-) -> Iterator[pa.Table]:
-    """The query's rows by ``COPY ... TO STDOUT`` as CSV, read by Arrow ``size`` rows at a time.
-
-    COPY hands out one whole row per read; the rows are parsed here, in this thread, so no
-    reader thread of Arrow's ever waits on the connection.
-    """
-    compiled = query.compile(
-        dialect=connection.dialect,
-        compile_kwargs={"render_postcompile": True},  # IN (...)
-    )
-    cursor = connection.connection.driver_connection.cursor()  # psycopg 3
-    with cursor, cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
-        rows: list[bytes] = []
-        for row in copy:
-            rows.append(row)
-            if len(rows) == size:
-                yield _csv_table(rows, names)
-                rows = []
-        if rows:
-            yield _csv_table(rows, names)
-
-
-def _csv_table(rows: list[bytes], names: list[str]) -> pa.Table:
-    return pa_csv.read_csv(
-        io.BytesIO(b"".join(rows)),
-        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        # COPY writes NULL unquoted and empty, an empty text as "".
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=False,
-        ),
-    )
 
 
 def results_total(
