@@ -139,8 +139,11 @@ def result_tables(
         *(due if scheduled else ()),
     ]
     # Every value as text; on SQLite never null, as its driver takes a column's type from the
-    # first rows it reads, and a null there would make it a number.
-    columns = [func.coalesce(cast(column, Text), "") for column in columns]
+    # first rows it reads, and a null there would make it a number (empty texts are made null
+    # again as they are read).
+    columns = [cast(column, Text) for column in columns]
+    if not postgres:
+        columns = [func.coalesce(column, "") for column in columns]
     statements = []
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
         query = select(*columns).select_from(Recipient)
@@ -170,7 +173,8 @@ def _read(
     url: URL, statements: list[tuple[str, list]], size: int, names: list[str]
 ) -> Iterator[pa.Table]:
     """The rows of `statements`, one after the other, in tables of about `size` rows."""
-    if url.get_backend_name() == "postgresql":
+    postgres = url.get_backend_name() == "postgresql"
+    if postgres:
         connection = adbc_postgresql.connect(
             url.set(drivername="postgresql").render_as_string(hide_password=False)
         )
@@ -183,7 +187,8 @@ def _read(
         for sql, parameters in statements:
             cursor.execute(sql, parameters or None)
             for batch in cursor.fetch_record_batch():
-                yield pa.table([_null_if_empty(column) for column in batch.columns], names=names)
+                columns = batch.columns if postgres else map(_null_if_empty, batch.columns)
+                yield pa.table(list(columns), names=names)
 
 
 def _null_if_empty(column: pa.Array) -> pa.Array:
