@@ -2,6 +2,7 @@
 server goes on answering, through the web upload and through the API."""
 
 import io
+import os
 import random
 import stat
 import time
@@ -15,7 +16,7 @@ from tests.api.test_lists import post_list
 from tests.web.test_lists import upload
 from webapp import create_app
 from webapp.contacts import ImportFileError, ImportLimits, import_contacts, preview_file
-from webapp.contacts.isolated import READERS
+from webapp.contacts.isolated import READERS, read_isolated
 from webapp.extensions import db
 
 from .conftest import row_counts
@@ -205,6 +206,26 @@ def test_a_file_that_takes_too_long_is_refused(conn, tmp_path):
         422,
         "Reading the file took longer than 0.5 seconds: it is too large.",
     )
+
+
+def cannot_run(path, filename, **options):
+    """A reader whose child exits at once, as one that cannot import the server's code does."""
+    os._exit(1)
+    yield
+
+
+def test_a_child_that_cannot_run_is_the_servers_fault_not_the_files(tmp_path, caplog):
+    path = write(tmp_path, "list.csv", "Телефон\n89243555100\n".encode())
+    with (
+        pytest.raises(ImportFileError) as error,
+        read_isolated(cannot_run, path, "list.csv") as parts,
+    ):
+        next(parts)
+    assert (error.value.status, str(error.value)) == (
+        503,
+        "The server could not read the file; its log says why. Try again later.",
+    )
+    assert "could not run (exit code 1)" in caplog.text
 
 
 def test_uploads_arriving_together_wait_their_turn_to_be_read(conn, tmp_path):

@@ -153,12 +153,21 @@ class _Waited:
             return take()
         except EOFError:
             self.child.join()
-            log.warning("Reading %r stopped with exit code %s", self.filename, self.child.exitcode)
+            code = self.child.exitcode
+        # Out of memory the child goes silent (a MemoryError) or is killed by a signal; an exit
+        # code of its own means it could not run at all, which is no fault of the file.
+        if code > 0:
+            log.error("The child reading %r could not run (exit code %s)", self.filename, code)
             raise ImportFileError(
-                N_("Reading the file needs more than %(limit)s MB of memory: it is too large."),
-                {"limit": self.limits.max_memory_bytes >> 20},
-                422,
-            ) from None
+                N_("The server could not read the file; its log says why. Try again later."),
+                status=503,
+            )
+        log.warning("Reading %r stopped with exit code %s", self.filename, code)
+        raise ImportFileError(
+            N_("Reading the file needs more than %(limit)s MB of memory: it is too large."),
+            {"limit": self.limits.max_memory_bytes >> 20},
+            422,
+        )
 
 
 def _read_in_child(
