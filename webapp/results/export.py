@@ -3,7 +3,7 @@
 Rows are read in batches straight into Arrow columns (``queries.result_tables``): fields
 parsed from their JSON by Arrow's reader, labels and errors translated once per distinct
 value, times formatted by Arrow; ``webapp.downloads`` then writes the file. No Python runs
-per row.
+per row but SQLite's driver.
 """
 
 from __future__ import annotations

@@ -16,15 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc_postgresql
-import adbc_driver_sqlite.dbapi as adbc_sqlite
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from adbc_driver_postgresql import StatementOptions as PostgresOptions
-from adbc_driver_sqlite import StatementOptions as SqliteOptions
 from sqlalchemy import (
-    URL,
+    Connection,
     Integer,
+    LargeBinary,
     Select,
     String,
     Text,
@@ -124,12 +122,11 @@ def result_tables(
     exports of any size in constant memory.
 
     ``sent_at`` and ``due_at`` are UTC text, ``fields_json`` the contact's fields ("{}" when it
-    is gone), ``due_moved`` "1" or "0"; an empty text is null. The rows go straight into Arrow
-    through ADBC, on a connection of its own (it reads what is committed): no Python runs per
-    row, and the tables may be read in another thread.
+    is gone), ``due_moved`` "1" or "0". No Python runs per row but SQLite's driver. The
+    connection is taken here, so the tables may be read in another thread.
     """
-    engine = session.get_bind()
-    postgres = engine.dialect.name == "postgresql"
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
     names = EXPORT_COLUMNS + (SCHEDULE_EXPORT_COLUMNS if scheduled else [])
     due = (_utc_text(Recipient.due_at, postgres), cast(Recipient.due_moved, Integer))
     columns = [
@@ -138,61 +135,68 @@ def result_tables(
         func.coalesce(Contact.fields_json, "{}"),
         *(due if scheduled else ()),
     ]
-    # Every value as text; on SQLite never null, as its driver takes a column's type from the
-    # first rows it reads, and a null there would make it a number (empty texts are made null
-    # again as they are read).
-    columns = [cast(column, Text) for column in columns]
-    if not postgres:
-        columns = [func.coalesce(column, "") for column in columns]
-    statements = []
+    # Every value as text; on SQLite as its UTF-8 bytes: see _fetched.
+    columns = [cast(column, Text if postgres else LargeBinary) for column in columns]
+    queries = []
     for statuses in [None] if status is None else [(s,) for s in _stored(status)]:
         query = select(*columns).select_from(Recipient)
         if not search:  # a search joins the contacts itself
             query = query.outerjoin(Contact, Contact.id == Recipient.contact_id)
-        query = _filtered(query, campaign_id, statuses, search).order_by(Recipient.id)
-        statements.append(_statement(session, query))
-    return _read(engine.url, statements, size, names)
+        queries.append(_filtered(query, campaign_id, statuses, search).order_by(Recipient.id))
+    return (_arrow_read if postgres else _fetched)(connection, queries, size, names)
 
 
-def _statement(session: Session, query: Select) -> tuple[str, list]:
-    """The query as SQL and parameters for ADBC. On PostgreSQL its values are written into
-    the SQL, quoted by psycopg as the server expects: ADBC streams a query's rows in batches
-    (by COPY) only when it has no parameters."""
-    connection = session.connection()
+def _fetched(
+    connection: Connection, queries: list[Select], size: int, names: list[str]
+) -> Iterator[pa.Table]:
+    """The queries' rows, their values cast to bytes, by SQLite's own cursor ``size`` at a time.
+
+    The plain cursor spares SQLAlchemy's row objects, and bytes spare decoding to ``str`` and
+    encoding back for Arrow: each value costs one small object on its way to a column. (ADBC's
+    SQLite driver would skip even that, but it brings a second copy of SQLite into the process,
+    and closing its connection drops the file locks that this one's holds.)
+    """
+    with closing(connection.connection.driver_connection.cursor()) as cursor:
+        for query in queries:
+            cursor.execute(*_compiled(connection, query))
+            while rows := cursor.fetchmany(size):
+                columns = [pa.array(column, pa.binary()) for column in zip(*rows, strict=True)]
+                yield pa.table([column.cast(pa.string()) for column in columns], names=names)
+
+
+def _arrow_read(
+    connection: Connection, queries: list[Select], size: int, names: list[str]
+) -> Iterator[pa.Table]:
+    """The queries' rows read by ADBC straight into Arrow, on a PostgreSQL connection of its own
+    (it reads what is committed), by COPY in batches of about ``size`` rows.
+
+    ADBC streams a query by COPY only when it has no parameters, so the values are written into
+    the SQL, quoted by psycopg as the server expects.
+    """
+    quoting = psycopg.ClientCursor(connection.connection.driver_connection)
+    statements = [quoting.mogrify(*_compiled(connection, query)) for query in queries]
+    url = connection.engine.url.set(drivername="postgresql")
+    with (
+        closing(adbc_postgresql.connect(url.render_as_string(hide_password=False))) as reader,
+        closing(reader.cursor()) as cursor,
+    ):
+        hint = {PostgresOptions.BATCH_SIZE_HINT_BYTES.value: str(size * _ROW_BYTES)}
+        cursor.adbc_statement.set_options(**hint)
+        for statement in statements:
+            cursor.execute(statement)
+            for batch in cursor.fetch_record_batch():
+                yield pa.table(batch.columns, names=names)
+
+
+def _compiled(connection: Connection, query: Select) -> tuple[str, Any]:
+    """The query's SQL and parameters as the connection's driver takes them."""
     compiled = query.compile(
         dialect=connection.dialect,
         compile_kwargs={"render_postcompile": True},  # IN (...)
     )
     if connection.dialect.name == "postgresql":
-        quoting = psycopg.ClientCursor(connection.connection.driver_connection)
-        return quoting.mogrify(str(compiled), compiled.params), []
+        return str(compiled), compiled.params
     return str(compiled), [compiled.params[name] for name in compiled.positiontup]
-
-
-def _read(
-    url: URL, statements: list[tuple[str, list]], size: int, names: list[str]
-) -> Iterator[pa.Table]:
-    """The rows of `statements`, one after the other, in tables of about `size` rows."""
-    postgres = url.get_backend_name() == "postgresql"
-    if postgres:
-        connection = adbc_postgresql.connect(
-            url.set(drivername="postgresql").render_as_string(hide_password=False)
-        )
-        options = {PostgresOptions.BATCH_SIZE_HINT_BYTES.value: str(size * _ROW_BYTES)}
-    else:
-        connection = adbc_sqlite.connect(url.database)
-        options = {SqliteOptions.BATCH_ROWS.value: str(size)}
-    with closing(connection), closing(connection.cursor()) as cursor:
-        cursor.adbc_statement.set_options(**options)
-        for sql, parameters in statements:
-            cursor.execute(sql, parameters or None)
-            for batch in cursor.fetch_record_batch():
-                columns = batch.columns if postgres else map(_null_if_empty, batch.columns)
-                yield pa.table(list(columns), names=names)
-
-
-def _null_if_empty(column: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(column, ""), None, column)
 
 
 def _utc_text(moment: Any, postgres: bool) -> Any:
